@@ -1,0 +1,1 @@
+//! Kafel policy language → seccomp BPF.
