@@ -1,0 +1,3 @@
+//! The nsjail runtime: one module per concern.
+
+pub mod cgroup;
