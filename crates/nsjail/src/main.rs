@@ -1,1 +1,162 @@
-fn main() {}
+//! The `nsjail` binary: parse → `--check` → run → exit code.
+//!
+//! Every failure ends here as one `[F]` line and exit code 255; nothing
+//! panics on bad input.
+
+use std::process::ExitCode;
+
+use config::{Jail, LogLevel, Mode, NsJailConfig};
+use nsjail::{logging, mount, seccomp, supervisor};
+
+/// A fatal error of the supervisor: printed once, exit 255.
+struct Fatal(String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Fatal {
+        Fatal(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => ExitCode::from(code),
+        Err(Fatal(msg)) => {
+            logging::fatal("main", line!(), &msg);
+            ExitCode::from(255)
+        }
+    }
+}
+
+fn args() -> Result<Vec<String>, Fatal> {
+    std::env::args_os()
+        .skip(1)
+        .enumerate()
+        .map(|(i, a)| {
+            a.into_string().map_err(|a| {
+                Fatal(format!(
+                    "command-line argument {} ({:?}) is not valid UTF-8: nsjail needs UTF-8 arguments",
+                    i + 1,
+                    a
+                ))
+            })
+        })
+        .collect()
+}
+
+fn log_settings(cfg: &NsJailConfig) -> logging::LogSettings {
+    logging::LogSettings {
+        fd: cfg.has_log_fd().then(|| cfg.log_fd()),
+        file: cfg.has_log_file().then(|| cfg.log_file().to_string()),
+        level: cfg.has_log_level().then(|| match cfg.log_level() {
+            LogLevel::DEBUG => logging::Level::Debug,
+            LogLevel::INFO => logging::Level::Info,
+            LogLevel::WARNING => logging::Level::Warning,
+            LogLevel::ERROR => logging::Level::Error,
+            LogLevel::FATAL => logging::Level::Fatal,
+        }),
+    }
+}
+
+fn real_main() -> Result<u8, Fatal> {
+    let jail = match config::parse_args(args()?) {
+        Ok(config::Parsed::Help) => {
+            print!("{}", config::usage());
+            return Ok(0);
+        }
+        Ok(config::Parsed::Run(j)) => j,
+        Err(e) => {
+            if e.is_usage() {
+                eprint!("{}", config::usage());
+            }
+            return Err(Fatal(e.to_string()));
+        }
+    };
+    logging::init(&log_settings(&jail.cfg));
+
+    let filter = seccomp::prepare(&jail.cfg).map_err(|e| {
+        log::error!("{e}");
+        Fatal("Couldn't prepare sandboxing policy (fix the seccomp policy)".to_string())
+    })?;
+
+    let host = config::HostFacts::probe();
+    if jail.check_only {
+        print!(
+            "{}",
+            config::check_report(&jail, &host, filter.as_ref().map(|f| f.rule_count))
+        );
+        return Ok(0);
+    }
+    if jail.cfg.mode() != Mode::ONCE {
+        return Err(Fatal(format!(
+            "mode {:?} is not supported yet by this nsjail: use --mode o (ONCE)",
+            jail.cfg.mode()
+        )));
+    }
+    log_parameters(&jail);
+    for w in config::trap_warnings(&jail, &host) {
+        log::warn!("{w}");
+    }
+
+    // CGROUP: `cgroup::Cgroups::setup(&jail.cfg)` goes here (failure: fatal, 255).
+    let report = supervisor::run_once(&jail, filter.as_ref())?;
+    if let Some(path) = &jail.run_report {
+        report.write(path).map_err(|e| {
+            Fatal(format!(
+                "couldn't write the run report to '{}' (--run_report): {e}",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(report.exit_code.clamp(0, 255) as u8)
+}
+
+fn log_parameters(jail: &Jail) {
+    let cfg = &jail.cfg;
+    log::info!("Mode: STANDALONE_ONCE");
+    log::info!(
+        "Jail parameters: hostname:'{}', chroot:'{}', process:'{}', bind:[{}]:{}, max_conns:{}, max_conns_per_ip:{}, time_limit:{}, daemonize:{}, clone_newnet:{}, clone_newuser:{}, clone_newns:{}, clone_newpid:{}, clone_newipc:{}, clone_newuts:{}, clone_newcgroup:{}, clone_newtime:{}, keep_caps:{}, disable_no_new_privs:{}, max_cpus:{}",
+        cfg.hostname(),
+        jail.chroot.as_deref().unwrap_or(""),
+        jail.exec_path(),
+        cfg.bindhost(),
+        cfg.port(),
+        cfg.max_conns(),
+        cfg.max_conns_per_ip(),
+        cfg.time_limit(),
+        cfg.daemon(),
+        cfg.clone_newnet(),
+        cfg.clone_newuser(),
+        cfg.clone_newns(),
+        cfg.clone_newpid(),
+        cfg.clone_newipc(),
+        cfg.clone_newuts(),
+        cfg.clone_newcgroup(),
+        cfg.clone_newtime(),
+        cfg.keep_caps(),
+        cfg.disable_no_new_privs(),
+        cfg.max_cpus(),
+    );
+    if log::log_enabled!(log::Level::Info) {
+        for m in &cfg.mount {
+            log::info!("{}", mount::describe(m));
+        }
+    }
+    for (kind, maps) in [("uid", &cfg.uidmap), ("gid", &cfg.gidmap)] {
+        for m in maps.iter() {
+            log::info!(
+                "{} map: inside_{kind}:{} outside_{kind}:{} count:{} new{kind}map:{}",
+                if kind == "uid" { "Uid" } else { "Gid" },
+                m.inside_id(),
+                m.outside_id(),
+                m.count(),
+                m.use_newidmap()
+            );
+            if cfg.clone_newuser() && (m.outside_id() == "0" || (m.outside_id().is_empty() && rustix::process::geteuid().is_root())) {
+                log::warn!(
+                    "Process will be {}=0 in the global user namespace, and will have user root-level access to files",
+                    kind.to_uppercase()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The jailed child between clone and exec, in nsjail's order (§5.3).
+//!
+//! Everything that needs lookups or allocation-heavy work is prepared in
+//! the supervisor ([`Plan::prepare`]); the child only issues system calls.
+//! Any failure is sent to the parent as text over the socketpair and the
+//! child exits with 255; a successful exec closes the (close-on-exec)
+//! socket, which the parent sees as EOF.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use config::Jail;
+
+use crate::caps;
+use crate::mount::{self, Entry};
+use crate::net;
+use crate::rlimit::{self, Limit};
+use crate::seccomp::{self, Filter};
+use crate::sys;
+use crate::user::{self, IdMaps};
+
+/// Errors while preparing the plan in the supervisor.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A mount entry could not be resolved.
+    #[error(transparent)]
+    Mount(#[from] mount::MountError),
+    /// The id maps could not be resolved.
+    #[error(transparent)]
+    User(#[from] user::UserError),
+    /// A raw call failed.
+    #[error(transparent)]
+    Sys(#[from] sys::SysError),
+    /// A string destined for execve contains a NUL byte.
+    #[error("{what} contains a NUL byte: remove it")]
+    Nul {
+        /// Which string.
+        what: String,
+    },
+    /// `--cap` with a name we do not know.
+    #[error("unknown capability '{0}' (use names like CAP_NET_RAW)")]
+    UnknownCap(String),
+}
+
+/// Everything the child needs, computed before clone.
+pub struct Plan<'a> {
+    /// The jail description.
+    pub jail: &'a Jail,
+    /// Resolved mount entries.
+    pub mounts: Vec<Entry>,
+    /// Resolved id maps.
+    pub maps: IdMaps,
+    /// Limits with SOFT/HARD already resolved.
+    pub limits: Vec<Limit>,
+    /// Capabilities to keep (number, name).
+    pub caps: Vec<(u32, String)>,
+    /// Compiled seccomp filter.
+    pub filter: Option<&'a Filter>,
+    /// The path to exec (as given; no PATH search).
+    pub path: CString,
+    /// argv (argv[0] included).
+    pub argv: Vec<CString>,
+    /// The environment.
+    pub envp: Vec<CString>,
+    /// Executable opened before namespacing (`exec_fd`).
+    pub exec_fd: Option<OwnedFd>,
+    /// Whether a user namespace is created.
+    pub userns: bool,
+}
+
+fn cstr(what: &str, s: &str) -> Result<CString, PlanError> {
+    CString::new(s).map_err(|_| PlanError::Nul {
+        what: what.to_string(),
+    })
+}
+
+/// The environment: nsjail's own (`keep_env`) or empty, then each `envar`
+/// (`NAME=VALUE`, or `NAME` = copy nsjail's value; warn and skip if unset).
+pub fn environment(jail: &Jail) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = if jail.cfg.keep_env() {
+        std::env::vars_os()
+            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for e in &jail.cfg.envar {
+        let (k, v) = match e.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => match std::env::var(e) {
+                Ok(v) => (e.clone(), v),
+                Err(_) => {
+                    log::warn!("Environment variable '{e}' (from --env/envar) is not set in nsjail's environment; skipping it");
+                    continue;
+                }
+            },
+        };
+        if let Some(slot) = env.iter_mut().find(|(n, _)| *n == k) {
+            slot.1 = v;
+        } else {
+            env.push((k, v));
+        }
+    }
+    env
+}
+
+impl<'a> Plan<'a> {
+    /// Resolve everything the child will need.
+    pub fn prepare(jail: &'a Jail, filter: Option<&'a Filter>) -> Result<Plan<'a>, PlanError> {
+        let cfg = &jail.cfg;
+        let mounts = if cfg.clone_newns() {
+            cfg.mount.iter().map(mount::entry_of).collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
+        let mut caps = Vec::new();
+        for name in &cfg.cap {
+            match config::cap_from_name(name) {
+                Some(nr) => caps.push((nr as u32, name.clone())),
+                None => return Err(PlanError::UnknownCap(name.clone())),
+            }
+        }
+        let path_s = jail.exec_path();
+        let exec_fd = if cfg.exec_bin.exec_fd() {
+            Some(sys::open(path_s, libc::O_PATH, 0)?)
+        } else {
+            None
+        };
+        let argv = jail
+            .argv
+            .iter()
+            .enumerate()
+            .map(|(i, a)| cstr(&format!("argument {i}"), a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let envp = environment(jail)
+            .into_iter()
+            .map(|(k, v)| cstr(&format!("environment variable '{k}'"), &format!("{k}={v}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Plan {
+            jail,
+            mounts,
+            maps: user::resolve(cfg)?,
+            limits: rlimit::resolve(cfg)?,
+            caps,
+            filter,
+            path: cstr("the program path", path_s)?,
+            argv,
+            envp,
+            exec_fd,
+            userns: cfg.clone_newuser(),
+        })
+    }
+}
+
+/// The child's entry point after clone; never returns.
+pub fn run(plan: &Plan, sync: OwnedFd) -> ! {
+    let msg = match setup_and_exec(plan, sync.as_raw_fd()) {
+        Ok(never) => match never {},
+        Err(m) => m,
+    };
+    let _ = sys::write_all(sync.as_raw_fd(), msg.as_bytes());
+    sys::exit_now(255)
+}
+
+enum Never {}
+
+fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
+    let cfg = &plan.jail.cfg;
+
+    // 1. oom_score_adj
+    if cfg.has_oom_score_adj() {
+        if let Err(e) = std::fs::write("/proc/self/oom_score_adj", cfg.oom_score_adj().to_string()) {
+            log::warn!("Couldn't write '{}' to /proc/self/oom_score_adj: {e}", cfg.oom_score_adj());
+        }
+    }
+
+    // 2. standard fds
+    if cfg.silent() || cfg.stderr_to_null() {
+        let null = step("opening /dev/null", sys::open("/dev/null", libc::O_RDWR, 0))?;
+        let targets: &[RawFd] = if cfg.silent() { &[0, 1, 2] } else { &[2] };
+        for t in targets {
+            step("redirecting stdio to /dev/null", sys::dup2(null.as_raw_fd(), *t))?;
+        }
+    }
+
+    // 3. signals back to default, all unblocked
+    for s in [libc::SIGTTIN, libc::SIGTTOU, libc::SIGPIPE] {
+        let _ = sys::signal_disposition(s, false);
+    }
+    step("unblocking signals", sys::unblock_all_signals())?;
+
+    // 4. wait for the parent (maps, cgroups)
+    let mut b = [0u8; 1];
+    match sys::read(sync, &mut b) {
+        Ok(1) if b[0] == b'D' => {}
+        _ => sys::exit_now(255), // the parent is gone or failed; it reports
+    }
+
+    // 5. containment
+    if plan.userns || rustix::process::geteuid().is_root() {
+        step("switching uid/gid", user::switch_ids(&plan.maps, plan.userns))?;
+    }
+    step("setting up the filesystem", mount::setup(plan.jail, &plan.mounts))?;
+    step("bringing up the loopback interface 'lo'", net::setup(cfg))?;
+    if cfg.clone_newuts() {
+        step("setting the hostname (--hostname)", sys::sethostname(cfg.hostname()))?;
+    }
+    if !cfg.disable_no_new_privs() {
+        if let Err(e) = rustix::thread::set_no_new_privs(true) {
+            log::warn!("prctl(PR_SET_NO_NEW_PRIVS) failed: {e}");
+        }
+    }
+    step("setting capabilities (--keep_caps/--cap)", caps::apply(cfg.keep_caps(), &plan.caps))?;
+    if cfg.max_cpus() > 0 {
+        restrict_cpus(cfg.max_cpus() as usize);
+    }
+    if cfg.disable_tsc() {
+        #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+        step(
+            "disabling the TSC (--disable_tsc)",
+            sys::prctl(libc::PR_SET_TSC, libc::PR_TSC_SIGSEGV as libc::c_ulong, "PR_SET_TSC"),
+        )?;
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
+        log::warn!("--disable_tsc is only supported on x86; ignored");
+    }
+    step("setting resource limits", rlimit::apply(&plan.limits))?;
+    step(
+        "setting the parent-death signal",
+        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG"),
+    )?;
+    let persona = personality_flags(cfg);
+    if persona != 0 {
+        step("setting the personality (--persona_*)", sys::personality(persona))?;
+    }
+    if let Err(e) = sys::set_nice(cfg.nice_level()) {
+        log::warn!("{e}");
+    }
+    if !cfg.skip_setsid() {
+        if let Err(e) = rustix::process::setsid() {
+            log::warn!("setsid() failed: {e}");
+        }
+    }
+    step("marking file descriptors close-on-exec", mark_cloexec(&cfg.pass_fd))?;
+
+    // 6./7. environment is prepared; announce
+    log::info!(
+        "Executing '{}' for '[STANDALONE MODE]'",
+        plan.path.to_string_lossy()
+    );
+    log::debug!("argv: {:?}", plan.jail.argv);
+
+    // 8. seccomp, last
+    if let Some(f) = plan.filter {
+        step("installing the seccomp filter", seccomp::install(f))?;
+    }
+
+    // 9. exec
+    let e = match &plan.exec_fd {
+        Some(fd) => sys::execveat_fd(fd.as_raw_fd(), &plan.path.to_string_lossy(), &plan.argv, &plan.envp),
+        None => sys::execve(&plan.path, &plan.argv, &plan.envp),
+    };
+    Err(e.to_string())
+}
+
+fn personality_flags(cfg: &config::NsJailConfig) -> libc::c_ulong {
+    const ADDR_NO_RANDOMIZE: libc::c_ulong = 0x0040000;
+    const MMAP_PAGE_ZERO: libc::c_ulong = 0x0100000;
+    const ADDR_COMPAT_LAYOUT: libc::c_ulong = 0x0200000;
+    const READ_IMPLIES_EXEC: libc::c_ulong = 0x0400000;
+    const ADDR_LIMIT_3GB: libc::c_ulong = 0x8000000;
+    let mut p = 0;
+    for (on, f) in [
+        (cfg.persona_addr_compat_layout(), ADDR_COMPAT_LAYOUT),
+        (cfg.persona_mmap_page_zero(), MMAP_PAGE_ZERO),
+        (cfg.persona_read_implies_exec(), READ_IMPLIES_EXEC),
+        (cfg.persona_addr_limit_3gb(), ADDR_LIMIT_3GB),
+        (cfg.persona_addr_no_randomize(), ADDR_NO_RANDOMIZE),
+    ] {
+        if on {
+            p |= f;
+        }
+    }
+    p
+}
+
+/// Keep `n` randomly chosen CPUs of the current affinity mask.
+fn restrict_cpus(n: usize) {
+    let Ok(cur) = rustix::thread::sched_getaffinity(None) else {
+        log::warn!("sched_getaffinity() failed; --max_cpus ignored");
+        return;
+    };
+    let mut avail: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU)
+        .filter(|c| cur.is_set(*c))
+        .collect();
+    if n >= avail.len() {
+        if n > avail.len() {
+            log::warn!("--max_cpus {n} is more than the {} CPUs available; using all", avail.len());
+        }
+        return;
+    }
+    // Cheap randomness: time and pid mixed (no file reads on the hot path).
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        ^ ((std::process::id() as u64) << 32);
+    let mut set = rustix::thread::CpuSet::new();
+    for _ in 0..n {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let i = (seed % avail.len() as u64) as usize;
+        set.set(avail.swap_remove(i));
+    }
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        log::warn!("sched_setaffinity() failed: {e}; --max_cpus ignored");
+    }
+}
+
+/// Every fd except 0-2 and `pass_fd` becomes close-on-exec; `pass_fd`
+/// entries are made inheritable.
+fn mark_cloexec(pass: &[i32]) -> Result<(), sys::SysError> {
+    let mut keep: Vec<u32> = pass.iter().filter(|f| **f > 2).map(|f| *f as u32).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut next = 3u32;
+    for k in &keep {
+        sys::cloexec_range(next, k - 1)?;
+        next = k + 1;
+    }
+    sys::cloexec_range(next, u32::MAX)?;
+    for k in keep {
+        if let Err(e) = sys::set_cloexec(k as RawFd, false) {
+            log::warn!("--pass_fd {k}: {e}");
+        }
+    }
+    Ok(())
+}

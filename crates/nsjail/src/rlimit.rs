@@ -1,0 +1,48 @@
+//! Resource limits in the child: soft = hard = the value computed by
+//! `config::rlimit_plan` (nsjail's units already applied), `SOFT`/`HARD`
+//! meaning nsjail's own current soft/hard limit.
+
+use crate::sys::{self, SysError};
+
+/// One limit to apply, in setrlimit units.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    /// RLIMIT_* number.
+    pub resource: u32,
+    /// Its name for messages (`RLIMIT_AS`).
+    pub name: String,
+    /// Value for both soft and hard.
+    pub value: u64,
+}
+
+/// Resolve the plan against the supervisor's own limits (done before clone,
+/// so the child only issues setrlimit calls).
+pub fn resolve(cfg: &config::NsJailConfig) -> Result<Vec<Limit>, SysError> {
+    if cfg.disable_rl() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for s in config::rlimit_plan(cfg) {
+        let resource = s.resource as u32;
+        let value = match s.value {
+            config::RlimitValue::Value(v) => v,
+            config::RlimitValue::Inf => libc::RLIM64_INFINITY,
+            config::RlimitValue::Soft => sys::get_rlimit(resource)?.0,
+            config::RlimitValue::Hard => sys::get_rlimit(resource)?.1,
+        };
+        out.push(Limit {
+            resource,
+            name: s.name.to_string(),
+            value,
+        });
+    }
+    Ok(out)
+}
+
+/// Apply the limits (child). A failure is fatal for the jail.
+pub fn apply(limits: &[Limit]) -> Result<(), SysError> {
+    for l in limits {
+        sys::set_rlimit(l.resource, &l.name, l.value, l.value)?;
+    }
+    Ok(())
+}

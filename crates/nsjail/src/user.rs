@@ -1,0 +1,239 @@
+//! User namespace: uid/gid maps (written by the parent, directly or through
+//! newuidmap/newgidmap) and the child's switch to its first inside ids.
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+use config::{IdMap, NsJailConfig};
+
+use crate::sys::{self, SysError};
+
+/// Errors from the user-namespace setup.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// An id in a map is neither a number nor a known name.
+    #[error("unknown {kind} '{name}' in the {kind} map: use a number or a name from /etc/passwd or /etc/group")]
+    UnknownId {
+        /// "user" or "group".
+        kind: &'static str,
+        /// The text given.
+        name: String,
+    },
+    /// Writing a map file failed.
+    #[error("writing '{path}' with '{content}' failed: {source}")]
+    WriteMap {
+        /// The /proc file.
+        path: String,
+        /// What we tried to write.
+        content: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// newuidmap/newgidmap failed.
+    #[error("'{cmd}' failed: {why} (install the 'uidmap' package and give the user ranges in /etc/subuid and /etc/subgid)")]
+    Helper {
+        /// The command line.
+        cmd: String,
+        /// Why.
+        why: String,
+    },
+    /// A raw call failed.
+    #[error(transparent)]
+    Sys(#[from] SysError),
+}
+
+/// One resolved map range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRange {
+    /// ID inside the namespace.
+    pub inside: u32,
+    /// ID outside.
+    pub outside: u32,
+    /// Range length (>= 1).
+    pub count: u32,
+    /// Written by newuidmap/newgidmap.
+    pub newidmap: bool,
+}
+
+/// The resolved uid and gid maps.
+#[derive(Debug, Clone, Default)]
+pub struct IdMaps {
+    /// uid ranges, first = the uid the jail runs as.
+    pub uids: Vec<IdRange>,
+    /// gid ranges, first = the gid the jail runs as.
+    pub gids: Vec<IdRange>,
+}
+
+fn resolve_one(text: &str, kind: &'static str, current: u32) -> Result<u32, UserError> {
+    if text.is_empty() {
+        return Ok(current);
+    }
+    let by_name = if kind == "user" {
+        sys::uid_by_name(text)
+    } else {
+        sys::gid_by_name(text)
+    };
+    if let Some(id) = by_name {
+        return Ok(id);
+    }
+    text.parse::<u32>().map_err(|_| UserError::UnknownId {
+        kind,
+        name: text.to_string(),
+    })
+}
+
+fn resolve_list(maps: &[IdMap], kind: &'static str, current: u32) -> Result<Vec<IdRange>, UserError> {
+    let mut out = Vec::with_capacity(maps.len().max(1));
+    for m in maps {
+        out.push(IdRange {
+            inside: resolve_one(m.inside_id(), kind, current)?,
+            outside: resolve_one(m.outside_id(), kind, current)?,
+            count: m.count().max(1),
+            newidmap: m.use_newidmap(),
+        });
+    }
+    if out.is_empty() {
+        out.push(IdRange {
+            inside: current,
+            outside: current,
+            count: 1,
+            newidmap: false,
+        });
+    }
+    Ok(out)
+}
+
+/// Resolve names/numbers/empty ids of the config's maps.
+pub fn resolve(cfg: &NsJailConfig) -> Result<IdMaps, UserError> {
+    let uid = rustix::process::getuid().as_raw();
+    let gid = rustix::process::getgid().as_raw();
+    Ok(IdMaps {
+        uids: resolve_list(&cfg.uidmap, "user", uid)?,
+        gids: resolve_list(&cfg.gidmap, "group", gid)?,
+    })
+}
+
+fn write_proc(pid: i32, file: &str, content: &str) -> Result<(), UserError> {
+    let path = format!("/proc/{pid}/{file}");
+    std::fs::write(&path, content).map_err(|source| UserError::WriteMap {
+        path,
+        content: content.trim_end().replace('\n', "\\n"),
+        source,
+    })
+}
+
+fn run_helper(helper: &str, pid: i32, ranges: &[&IdRange]) -> Result<(), UserError> {
+    let mut cmd = Command::new(helper);
+    cmd.arg(pid.to_string());
+    let mut shown = format!("{helper} {pid}");
+    for r in ranges {
+        for v in [r.inside, r.outside, r.count] {
+            cmd.arg(v.to_string());
+            let _ = write!(shown, " {v}");
+        }
+    }
+    match cmd.status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(UserError::Helper {
+            cmd: shown,
+            why: format!("it returned {s}"),
+        }),
+        Err(e) => Err(UserError::Helper {
+            cmd: shown,
+            why: e.to_string(),
+        }),
+    }
+}
+
+fn map_text(ranges: &[&IdRange]) -> String {
+    let mut s = String::new();
+    for r in ranges {
+        let _ = writeln!(s, "{} {} {}", r.inside, r.outside, r.count);
+    }
+    s
+}
+
+/// Parent side: write the child's gid map (after `setgroups=deny` where the
+/// kernel requires it: writer without root), then its uid map; ranges marked
+/// `use_newidmap` go through newgidmap/newuidmap.
+pub fn write_maps(pid: i32, maps: &IdMaps) -> Result<(), UserError> {
+    let direct_g: Vec<&IdRange> = maps.gids.iter().filter(|r| !r.newidmap).collect();
+    let helper_g: Vec<&IdRange> = maps.gids.iter().filter(|r| r.newidmap).collect();
+    let direct_u: Vec<&IdRange> = maps.uids.iter().filter(|r| !r.newidmap).collect();
+    let helper_u: Vec<&IdRange> = maps.uids.iter().filter(|r| r.newidmap).collect();
+    if !direct_g.is_empty() && !rustix::process::geteuid().is_root() {
+        write_proc(pid, "setgroups", "deny")?;
+    }
+    if !direct_g.is_empty() {
+        write_proc(pid, "gid_map", &map_text(&direct_g))?;
+    }
+    if !helper_g.is_empty() {
+        run_helper("/usr/bin/newgidmap", pid, &helper_g)?;
+    }
+    if !direct_u.is_empty() {
+        write_proc(pid, "uid_map", &map_text(&direct_u))?;
+    }
+    if !helper_u.is_empty() {
+        run_helper("/usr/bin/newuidmap", pid, &helper_u)?;
+    }
+    Ok(())
+}
+
+/// Child side: become the first inside uid/gid. With a user namespace the
+/// supplementary groups are cleared (failure ignored: setgroups may be
+/// denied); as root without one, the 2nd..n-th gid entries become the
+/// supplementary groups.
+pub fn switch_ids(maps: &IdMaps, userns: bool) -> Result<(), UserError> {
+    use rustix::thread::CapabilitiesSecureBits as SB;
+    let root = rustix::process::geteuid().is_root();
+    if !userns && !root {
+        return Ok(());
+    }
+    // Keep the namespace's capabilities across the uid change; caps.rs
+    // decides later what survives.
+    rustix::thread::set_capabilities_secure_bits(SB::NO_SETUID_FIXUP | SB::KEEP_CAPS)
+        .map_err(|e| sys::err_from("prctl", "PR_SET_SECUREBITS", e.into()))?;
+    let gid = maps.gids.first().map_or(0, |r| r.inside);
+    let uid = maps.uids.first().map_or(0, |r| r.inside);
+    sys::setresgid(gid)?;
+    if userns {
+        let _ = sys::setgroups(&[]);
+    } else {
+        let extra: Vec<u32> = maps.gids.iter().skip(1).map(|r| r.inside).collect();
+        sys::setgroups(&extra)?;
+    }
+    sys::setresuid(uid)?;
+    rustix::thread::set_capabilities_secure_bits(SB::empty())
+        .map_err(|e| sys::err_from("prctl", "PR_SET_SECUREBITS(0)", e.into()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_lines() {
+        let a = IdRange {
+            inside: 0,
+            outside: 1000,
+            count: 1,
+            newidmap: false,
+        };
+        let b = IdRange {
+            inside: 1,
+            outside: 100000,
+            count: 65536,
+            newidmap: false,
+        };
+        assert_eq!(map_text(&[&a, &b]), "0 1000 1\n1 100000 65536\n");
+    }
+
+    #[test]
+    fn ids_by_number_name_and_empty() {
+        assert_eq!(resolve_one("", "user", 77).unwrap(), 77);
+        assert_eq!(resolve_one("123", "user", 0).unwrap(), 123);
+        assert_eq!(resolve_one("root", "user", 5).unwrap(), 0);
+        assert!(resolve_one("no-such-user-xyz", "user", 0).is_err());
+    }
+}
