@@ -261,7 +261,8 @@ pub mod fake {
                 }
             }
             let mut st = self.state.lock().unwrap();
-            st.ops.push(Op::Write(path.to_path_buf(), value.to_string()));
+            st.ops
+                .push(Op::Write(path.to_path_buf(), value.to_string()));
             st.files.insert(path.to_path_buf(), value.to_string());
             Ok(())
         }
@@ -315,7 +316,10 @@ pub mod fake {
         }
         fn fs_type(&self, path: &Path) -> io::Result<i64> {
             let st = self.state.lock().unwrap();
-            st.fs_types.get(path).copied().ok_or_else(|| err(libc::ENOENT))
+            st.fs_types
+                .get(path)
+                .copied()
+                .ok_or_else(|| err(libc::ENOENT))
         }
         fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
             Ok(path.to_path_buf())

@@ -113,7 +113,11 @@ impl Cgroups {
         } else {
             req.use_v2
         };
-        let (first_v2, second_v2) = if want_v2 { (true, false) } else { (false, true) };
+        let (first_v2, second_v2) = if want_v2 {
+            (true, false)
+        } else {
+            (false, true)
+        };
         let first = try_backend(&*fs, &req, first_v2);
         let (backend, self_move) = match first {
             Ok(b) => b,
@@ -162,7 +166,11 @@ impl Cgroups {
                 sm,
             )),
             Err((limit, v2)) => Err(CgroupError::Unavailable {
-                limit: if limit.is_empty() { "(none)".into() } else { limit },
+                limit: if limit.is_empty() {
+                    "(none)".into()
+                } else {
+                    limit
+                },
                 v2,
                 v1: "not tried (v2 forced)".into(),
             }),
@@ -255,7 +263,12 @@ fn probe_v1(fs: &dyn CgroupFs, req: &Request) -> Result<Vec<V1Plan>, Refusal> {
     let mounts = fs
         .mountinfo()
         .map(|t| parse::parse_mountinfo(&t))
-        .map_err(|e| (req.describe(), format!("cannot read /proc/self/mountinfo: {e}")))?;
+        .map_err(|e| {
+            (
+                req.describe(),
+                format!("cannot read /proc/self/mountinfo: {e}"),
+            )
+        })?;
     for p in &plans {
         let ctl = p.controller.name();
         let field = format!("cgroup_{}_mount", if ctl == "memory" { "mem" } else { ctl });
@@ -528,7 +541,13 @@ impl Shared {
         }
     }
 
-    fn write_limit(&self, dir: &Path, file: &str, value: &str, limit: &str) -> Result<(), CgroupError> {
+    fn write_limit(
+        &self,
+        dir: &Path,
+        file: &str,
+        value: &str,
+        limit: &str,
+    ) -> Result<(), CgroupError> {
         log::info!("Setting '{file}' to '{value}'");
         let path = dir.join(file);
         self.fs.write(&path, value).map_err(|e| CgroupError::Write {
@@ -540,7 +559,12 @@ impl Shared {
         })
     }
 
-    fn create_v2(&self, parent: &Path, plan: &V2Plan, jail: &mut JailCgroup) -> Result<(), CgroupError> {
+    fn create_v2(
+        &self,
+        parent: &Path,
+        plan: &V2Plan,
+        jail: &mut JailCgroup,
+    ) -> Result<(), CgroupError> {
         let pid = jail.pid;
         let dir = parent.join(jail_name(pid));
         let limit = if plan.writes.is_empty() {
@@ -642,7 +666,10 @@ impl Shared {
                 // In use by another jail (ours or another nsjail's): its owner or we, later.
                 Err(e) if errno_is(&e, libc::EBUSY) || errno_is(&e, libc::ENOTEMPTY) => return,
                 Err(e) => {
-                    log::warn!("rmdir('{}') of a cgroup parent failed: {e}", parent.display());
+                    log::warn!(
+                        "rmdir('{}') of a cgroup parent failed: {e}",
+                        parent.display()
+                    );
                     return;
                 }
             }
@@ -681,12 +708,18 @@ impl Shared {
             .collect::<Vec<_>>()
             .join(" ");
         if let Err(e) = self.fs.write(&subtree, &val) {
-            return leave(format!("writing '{val}' to '{}' failed: {e}", subtree.display()));
+            return leave(format!(
+                "writing '{val}' to '{}' failed: {e}",
+                subtree.display()
+            ));
         }
         let me = self.fs.getpid().to_string();
         let procs = sm.parent.join("cgroup.procs");
         if let Err(e) = self.fs.write(&procs, &me) {
-            return leave(format!("moving back into '{}' failed: {e}", procs.display()));
+            return leave(format!(
+                "moving back into '{}' failed: {e}",
+                procs.display()
+            ));
         }
         match self.fs.rmdir(&sm.dir) {
             Ok(()) => log::debug!("Removed '{}'", sm.dir.display()),

@@ -181,7 +181,8 @@ pub fn controller_list(text: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const HOST_CGROUP: &str = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/77ab\n2:cpuacct:/\n1:cpu:/\n0::/\n";
+    const HOST_CGROUP: &str =
+        "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/77ab\n2:cpuacct:/\n1:cpu:/\n0::/\n";
 
     #[test]
     fn proc_cgroup_finds_v1_controller_and_v2() {
@@ -189,12 +190,18 @@ mod tests {
             own_cgroup_path(HOST_CGROUP, Some("memory")).as_deref(),
             Some("/process_api/77ab")
         );
-        assert_eq!(own_cgroup_path(HOST_CGROUP, Some("pids")).as_deref(), Some("/"));
+        assert_eq!(
+            own_cgroup_path(HOST_CGROUP, Some("pids")).as_deref(),
+            Some("/")
+        );
         assert_eq!(own_cgroup_path(HOST_CGROUP, None).as_deref(), Some("/"));
         assert_eq!(own_cgroup_path(HOST_CGROUP, Some("net_cls")), None);
         assert_eq!(own_cgroup_path(HOST_CGROUP, Some("systemd")), None);
         let co = "5:cpu,cpuacct:/a/b\n0::/user.slice/x.scope\n";
-        assert_eq!(own_cgroup_path(co, Some("cpuacct")).as_deref(), Some("/a/b"));
+        assert_eq!(
+            own_cgroup_path(co, Some("cpuacct")).as_deref(),
+            Some("/a/b")
+        );
         assert_eq!(
             own_cgroup_path(co, None).as_deref(),
             Some("/user.slice/x.scope")
@@ -214,7 +221,10 @@ mod tests {
     fn mountinfo_parses_fields_and_escapes() {
         let m = parse_mountinfo(MOUNTINFO);
         assert_eq!(m.len(), 6);
-        assert_eq!(m[2].mount_point, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
+        assert_eq!(
+            m[2].mount_point,
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
+        );
         assert!(m[2].is_v1_with("cpuacct"));
         assert!(m[2].is_v1_with("cpu"));
         assert!(!m[2].is_v1_with("memory"));
@@ -261,7 +271,10 @@ mod tests {
         assert_eq!(single_u64("67108864\n"), Some(67108864));
         assert_eq!(single_u64("max\n"), None);
         assert_eq!(pid_list("1\n22\n333\n"), vec![1, 22, 333]);
-        assert_eq!(controller_list("cpu memory pids\n"), ["cpu", "memory", "pids"]);
+        assert_eq!(
+            controller_list("cpu memory pids\n"),
+            ["cpu", "memory", "pids"]
+        );
         assert!(controller_list("\n").is_empty());
     }
 }

@@ -154,7 +154,12 @@ impl Request {
                     limit.push(format!("cgroup_mem_memsw_max={}", self.memsw_max));
                 }
             }
-            out.push(V1Plan::new(V1Controller::Memory, &self.mem, writes, limit.join(", ")));
+            out.push(V1Plan::new(
+                V1Controller::Memory,
+                &self.mem,
+                writes,
+                limit.join(", "),
+            ));
         }
         if self.pids_max > 0 {
             let writes = vec![("pids.max", self.pids_max.to_string())];
@@ -164,12 +169,20 @@ impl Request {
         if self.net_cls_classid > 0 {
             let writes = vec![("net_cls.classid", format!("0x{:x}", self.net_cls_classid))];
             let limit = format!("cgroup_net_cls_classid={}", self.net_cls_classid);
-            out.push(V1Plan::new(V1Controller::NetCls, &self.net_cls, writes, limit));
+            out.push(V1Plan::new(
+                V1Controller::NetCls,
+                &self.net_cls,
+                writes,
+                limit,
+            ));
         }
         if self.cpu_ms_per_sec > 0 {
             let writes = vec![
                 ("cpu.cfs_period_us", "1000000".to_string()),
-                ("cpu.cfs_quota_us", (self.cpu_ms_per_sec as u64 * 1000).to_string()),
+                (
+                    "cpu.cfs_quota_us",
+                    (self.cpu_ms_per_sec as u64 * 1000).to_string(),
+                ),
             ];
             let limit = format!("cgroup_cpu_ms_per_sec={}", self.cpu_ms_per_sec);
             out.push(V1Plan::new(V1Controller::Cpu, &self.cpu, writes, limit));
@@ -351,7 +364,14 @@ mod tests {
         cfg.set_detect_cgroupv2(true);
         let r = Request::from_config(&cfg);
         assert_eq!(
-            (r.mem_max, r.memsw_max, r.swap_max, r.pids_max, r.net_cls_classid, r.cpu_ms_per_sec),
+            (
+                r.mem_max,
+                r.memsw_max,
+                r.swap_max,
+                r.pids_max,
+                r.net_cls_classid,
+                r.cpu_ms_per_sec
+            ),
             (1, 2, 3, 4, 5, 6)
         );
         assert_eq!(r.mem.1, PathBuf::from("a/b"));
@@ -415,7 +435,10 @@ mod tests {
         };
         let plan = r.v1_plan();
         assert_eq!(plan.len(), 1);
-        assert_eq!(plan[0].writes, [("net_cls.classid", "0x100001".to_string())]);
+        assert_eq!(
+            plan[0].writes,
+            [("net_cls.classid", "0x100001".to_string())]
+        );
         assert!(r.v2_plan().unsupported[0].contains("cgroup_net_cls_classid"));
     }
 
