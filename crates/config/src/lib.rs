@@ -7,8 +7,53 @@
 //! `--chroot` bind first in `mount`, the `/proc` mount last, default uid/gid
 //! maps, the effective log settings in `log_fd`/`log_file`/`log_level`,
 //! `exec_bin.path` set), plus the few settings that live outside the proto.
+//!
+//! Effective-config conventions the runtime can rely on:
+//! * `cfg.mount`: `--chroot` bind of DIR at `/` first (if given), then the
+//!   config/CLI mounts in order, then procfs at `proc_path` last (if not
+//!   disabled); `cfg.mount_proc` says whether that last entry exists. No
+//!   entry is added for the empty root tmpfs used without `--chroot`
+//!   (its writability is [`Jail::root_rw`]).
+//! * `cfg.uidmap`/`cfg.gidmap`: never empty; ids are resolved to decimal
+//!   numbers (names looked up, empty = nsjail's own id), `count >= 1`.
+//! * exactly one of `cfg.log_fd` / `cfg.log_file` is set (fd 2 by default,
+//!   `/var/log/nsjail.log` for a daemon without a target); `cfg.log_level`
+//!   is always set (INFO by default).
+//! * `cfg.envar` entries are all `NAME=VALUE` (bare names already resolved
+//!   from nsjail's environment); `cfg.pass_fd` holds the CLI and config fds.
+//! * `cfg.exec_bin.path` is set; [`Jail::argv`] is what to pass as argv.
+//!
+//! Config files are protobuf text format (parsed by [`textformat`], which
+//! accepts what C++ protobuf accepts) or ProtoJSON (`protobuf-json-mapping`).
+//! rust-protobuf 3 was chosen over prost: it generates proto2 presence and
+//! defaults as accessors and has JSON mapping and reflection without protoc.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+mod check;
+mod cmdline;
+mod error;
+pub mod getopt;
+mod load;
+mod rlimit;
+pub mod textformat;
+pub mod values;
+
+pub use check::{check_report, describe_mount, trap_warnings, HostFacts};
+pub use cmdline::{
+    cli_mount, field_action, parse_args, usage, validate, FieldAction, Parsed, DAEMON_LOG_FILE,
+    DEFAULT_PROC_PATH, TMPFS_OPTIONS,
+};
+pub use error::ConfigError;
+pub use load::{
+    load_config_bytes, load_config_file, load_config_file_with_locs, ConfigFormat, LoadedConfig,
+};
+pub use rlimit::{
+    human_bytes, jail_rlimit_plan, rlimit_plan, RlimitField, RlimitResource, RlimitSetting,
+    RlimitValue, RLIMIT_FIELDS,
+};
+pub use values::{cap_from_name, cap_name, parse_id_map, IdKind, IdRange, CAP_NAMES};
 
 /// The generated protobuf messages (`NsJailConfig`, `MountPt`, `IdMap`, ...).
 pub mod proto {
@@ -44,6 +89,23 @@ pub struct Jail {
     pub run_report: Option<PathBuf>,
     /// `--check` (ours): print the effective jail and its warnings, run nothing.
     pub check_only: bool,
+    /// `--rw`: the root (chroot bind, or the empty root tmpfs) stays writable.
+    pub root_rw: bool,
+    /// `--proc_rw`: procfs is mounted read-write (already applied to the
+    /// `/proc` entry in `cfg.mount`).
+    pub proc_rw: bool,
+    /// True when argv came from the command line (`-- cmd args`), false when
+    /// from a config's `exec_bin`.
+    pub cli_command: bool,
+    /// The `--config` files loaded, in order.
+    pub config_files: Vec<PathBuf>,
+    /// Where each proto field's value came from: top-level field name →
+    /// `--flag` or `config 'FILE':LINE` (`config 'FILE'` for JSON).
+    /// Fields absent here have their default.
+    pub origins: BTreeMap<String, String>,
+    /// Warnings found while parsing (flags discarded by a later `--config`,
+    /// unset variables named by `-E`/`envar`). [`trap_warnings`] includes them.
+    pub warnings: Vec<String>,
 }
 
 impl Jail {

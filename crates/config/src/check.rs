@@ -1,0 +1,565 @@
+//! `--check` (ours): the effective jail in readable form and the warnings
+//! for the traps nsjail users fall into. The same warnings are meant to be
+//! logged at WARNING level when a jail starts.
+
+use std::path::{Path, PathBuf};
+
+use crate::proto::config::{MountPt, NsJailConfig, RLimit};
+use crate::rlimit::{
+    human_bytes, jail_rlimit_plan, rlimit_field_values, RlimitValue, RLIMIT_FIELDS,
+};
+use crate::values::cap_from_name;
+use crate::Jail;
+
+/// `CGROUP2_SUPER_MAGIC` from linux/magic.h.
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// Facts about the host that the warnings depend on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// The directory probed as the cgroup v2 mount.
+    pub cgroupv2_mount: PathBuf,
+    /// Whether that directory is a cgroup2 filesystem.
+    pub cgroupv2_is_cgroup2: bool,
+    /// Controllers listed in its `cgroup.controllers` (None if unreadable).
+    pub cgroupv2_controllers: Option<Vec<String>>,
+    /// cgroup v1 parent directories (`<mount>/<parent>`) that were checked
+    /// and do not exist (only filled by [`HostFacts::probe_for`]).
+    pub missing_v1_parents: Vec<PathBuf>,
+    /// nsjail's current (soft, hard) rlimits by name ("RLIMIT_NPROC").
+    pub rlimits: Vec<(&'static str, u64, u64)>,
+}
+
+impl HostFacts {
+    /// Probes the default cgroup v2 mount (`/sys/fs/cgroup`) and the rlimits.
+    pub fn probe() -> HostFacts {
+        Self::probe_at(Path::new("/sys/fs/cgroup"))
+    }
+
+    /// Probes what matters for this config: its `cgroupv2_mount`, and the
+    /// cgroup v1 parent directories of the limits it sets.
+    pub fn probe_for(cfg: &NsJailConfig) -> HostFacts {
+        let mut h = Self::probe_at(Path::new(cfg.cgroupv2_mount()));
+        if !cfg.use_cgroupv2() && !cfg.detect_cgroupv2() {
+            for (mount, parent) in v1_parents(cfg) {
+                let p = Path::new(mount).join(parent);
+                if !p.is_dir() {
+                    h.missing_v1_parents.push(p);
+                }
+            }
+        }
+        h
+    }
+
+    /// Probes `mount` as the cgroup v2 directory.
+    pub fn probe_at(mount: &Path) -> HostFacts {
+        // f_type's width differs between architectures, hence the cast.
+        #[allow(clippy::unnecessary_cast)]
+        let is_cgroup2 = nix::sys::statfs::statfs(mount)
+            .map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+            .unwrap_or(false);
+        let controllers = std::fs::read_to_string(mount.join("cgroup.controllers"))
+            .ok()
+            .map(|s| s.split_whitespace().map(str::to_string).collect());
+        HostFacts {
+            cgroupv2_mount: mount.to_path_buf(),
+            cgroupv2_is_cgroup2: is_cgroup2,
+            cgroupv2_controllers: controllers,
+            missing_v1_parents: Vec::new(),
+            rlimits: current_rlimits(),
+        }
+    }
+
+    fn rlimit(&self, name: &str) -> Option<(u64, u64)> {
+        self.rlimits
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|&(_, s, h)| (s, h))
+    }
+}
+
+fn current_rlimits() -> Vec<(&'static str, u64, u64)> {
+    use nix::sys::resource::{getrlimit, Resource};
+    let all = [
+        ("RLIMIT_AS", Resource::RLIMIT_AS),
+        ("RLIMIT_CORE", Resource::RLIMIT_CORE),
+        ("RLIMIT_CPU", Resource::RLIMIT_CPU),
+        ("RLIMIT_FSIZE", Resource::RLIMIT_FSIZE),
+        ("RLIMIT_NOFILE", Resource::RLIMIT_NOFILE),
+        ("RLIMIT_NPROC", Resource::RLIMIT_NPROC),
+        ("RLIMIT_STACK", Resource::RLIMIT_STACK),
+        ("RLIMIT_MEMLOCK", Resource::RLIMIT_MEMLOCK),
+        ("RLIMIT_RTPRIO", Resource::RLIMIT_RTPRIO),
+        ("RLIMIT_MSGQUEUE", Resource::RLIMIT_MSGQUEUE),
+    ];
+    all.iter()
+        .filter_map(|(n, r)| getrlimit(*r).ok().map(|(s, h)| (*n, s, h)))
+        .collect()
+}
+
+/// The (mount, parent) of each cgroup v1 controller the config uses.
+fn v1_parents(cfg: &NsJailConfig) -> Vec<(&str, &str)> {
+    let mut v = Vec::new();
+    if cfg.cgroup_mem_max() > 0 || cfg.cgroup_mem_memsw_max() > 0 || cfg.cgroup_mem_swap_max() >= 0
+    {
+        v.push((cfg.cgroup_mem_mount(), cfg.cgroup_mem_parent()));
+    }
+    if cfg.cgroup_pids_max() > 0 {
+        v.push((cfg.cgroup_pids_mount(), cfg.cgroup_pids_parent()));
+    }
+    if cfg.cgroup_net_cls_classid() > 0 {
+        v.push((cfg.cgroup_net_cls_mount(), cfg.cgroup_net_cls_parent()));
+    }
+    if cfg.cgroup_cpu_ms_per_sec() > 0 {
+        v.push((cfg.cgroup_cpu_mount(), cfg.cgroup_cpu_parent()));
+    }
+    v
+}
+
+/// cgroup v2 controllers the config's limits need.
+fn needed_v2_controllers(cfg: &NsJailConfig) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if cfg.cgroup_mem_max() > 0 || cfg.cgroup_mem_memsw_max() > 0 || cfg.cgroup_mem_swap_max() >= 0
+    {
+        v.push("memory");
+    }
+    if cfg.cgroup_pids_max() > 0 {
+        v.push("pids");
+    }
+    if cfg.cgroup_cpu_ms_per_sec() > 0 {
+        v.push("cpu");
+    }
+    v
+}
+
+fn origin(jail: &Jail, field: &str) -> String {
+    jail.origins
+        .get(field)
+        .map(|o| format!(" ({o})"))
+        .unwrap_or_default()
+}
+
+/// Values at or above this many bytes (1 TiB) in a MiB/KiB rlimit field
+/// look like a byte count written where MiB/KiB are meant.
+const SUSPICIOUS_BYTES: u64 = 1 << 40;
+
+/// The warnings for the traps users fall into, one line each, plus the
+/// warnings collected while parsing (discarded flags, unset envars).
+pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
+    let cfg = &jail.cfg;
+    let mut w = jail.warnings.clone();
+
+    if !cfg.disable_rl() {
+        for f in RLIMIT_FIELDS.iter() {
+            let (v, has_v, t, _) = rlimit_field_values(cfg, f.field);
+            if t == RLimit::VALUE && f.mul > 1 && v.saturating_mul(f.mul) >= SUSPICIOUS_BYTES {
+                let meant = v.div_ceil(f.mul).max(1);
+                w.push(format!(
+                    "{}: {v}{} is in {}, so the limit is {}, which is no limit at all; if {v} was meant as bytes, write {}: {meant}",
+                    f.field,
+                    origin(jail, f.field),
+                    f.unit,
+                    human_bytes(v.saturating_mul(f.mul)),
+                    f.field
+                ));
+            }
+            if has_v && t != RLimit::VALUE {
+                let inherited = match (host.rlimit(f.name), t) {
+                    (Some((s, _)), RLimit::SOFT) => format!(" (currently {})", show_raw(s)),
+                    (Some((_, h)), RLimit::HARD) => format!(" (currently {})", show_raw(h)),
+                    _ => String::new(),
+                };
+                let what = match t {
+                    RLimit::SOFT => format!("nsjail's own soft limit{inherited}"),
+                    RLimit::HARD => format!("nsjail's own hard limit{inherited}"),
+                    _ => "no limit (infinity)".to_string(),
+                };
+                w.push(format!(
+                    "{}: {v}{} is ignored because {}_type is {:?}{}; the jail gets {what}. Add {}_type: VALUE to enforce {v}",
+                    f.field,
+                    origin(jail, f.field),
+                    f.field,
+                    t,
+                    if jail.origins.contains_key(&format!("{}_type", f.field)) {
+                        ""
+                    } else {
+                        " (its default)"
+                    },
+                    f.field
+                ));
+            }
+        }
+        let (_, _, nproc_t, _) = rlimit_field_values(cfg, "rlimit_nproc");
+        if nproc_t == RLimit::VALUE
+            && cfg.clone_newuser()
+            && cfg.uidmap.first().is_some_and(|m| m.outside_id() == "0")
+        {
+            w.push("rlimit_nproc is not enforced: the jail's uid maps to host uid 0, which the kernel exempts from RLIMIT_NPROC; map to an unprivileged uid (e.g. -u 0:65534) or use cgroup_pids_max".to_string());
+        }
+    }
+
+    if cfg.has_log_fd() && cfg.log_fd() == -1 {
+        w.push(format!(
+            "log_fd: -1{} discards every nsjail message, fatal errors included: a failing jail exits 255 with no explanation; remove log_fd or use log_file",
+            origin(jail, "log_fd")
+        ));
+    }
+
+    let uses_v2 = cfg.use_cgroupv2() && !cfg.detect_cgroupv2();
+    if uses_v2 {
+        let mount = cfg.cgroupv2_mount();
+        let probed = host.cgroupv2_mount == Path::new(mount);
+        if probed && !host.cgroupv2_is_cgroup2 {
+            w.push(format!(
+                "use_cgroupv2: true{} but {mount} is not a cgroup v2 filesystem on this host: nsjail exits 255 at start (cannot read cgroup.subtree_control); remove use_cgroupv2 or use detect_cgroupv2: true",
+                origin(jail, "use_cgroupv2")
+            ));
+        } else if probed {
+            let have = host.cgroupv2_controllers.clone().unwrap_or_default();
+            let missing: Vec<&str> = needed_v2_controllers(cfg)
+                .into_iter()
+                .filter(|c| !have.iter().any(|h| h == c))
+                .collect();
+            if !missing.is_empty() {
+                w.push(format!(
+                    "use_cgroupv2: true{} but the {} controller(s) the limits need are not available in {mount}/cgroup.controllers; nsjail fails at start; enable them for this cgroup or drop the matching cgroup_* limits",
+                    origin(jail, "use_cgroupv2"),
+                    missing.join(", ")
+                ));
+            }
+        }
+        if cfg.cgroup_net_cls_classid() > 0 {
+            w.push("cgroup_net_cls_classid is only applied with cgroup v1; with use_cgroupv2 it is ignored".to_string());
+        }
+    }
+    for p in &host.missing_v1_parents {
+        w.push(format!(
+            "cgroup v1 parent {} does not exist: nsjail exits 255 when the jail starts (mkdir of NSJAIL.<pid> fails); create it or change the cgroup_*_mount/_parent settings",
+            p.display()
+        ));
+    }
+
+    if jail.cli_command
+        && jail
+            .origins
+            .get("exec_bin")
+            .is_some_and(|o| o.starts_with("config"))
+        && jail.argv.first().map(String::as_str) != Some(cfg.exec_bin.path())
+    {
+        w.push(format!(
+            "the config's exec_bin.path '{}' is executed with the command line's argv {:?} (nsjail replaces argv only); to run '{}' instead, remove exec_bin from the config",
+            cfg.exec_bin.path(),
+            jail.argv,
+            jail.argv.first().map(String::as_str).unwrap_or("")
+        ));
+    }
+
+    for (i, c) in cfg.cap.iter().enumerate() {
+        if cap_from_name(c).is_none() {
+            w.push(format!(
+                "cap[{i}] '{c}' is not a capability name; it is skipped with a warning at start; use a name like CAP_NET_ADMIN"
+            ));
+        }
+    }
+
+    if cfg.clone_newns()
+        && !cfg.mount_proc()
+        && cfg
+            .mount
+            .iter()
+            .any(|m| m.is_bind() && m.dst() == "/" && m.src() == "/")
+    {
+        w.push("/ is bind-mounted and /proc is not mounted: the host's /proc is visible inside the jail; add mount_proc: true (or drop --disable_proc)".to_string());
+    }
+
+    w
+}
+
+fn show_raw(v: u64) -> String {
+    if v == u64::MAX {
+        "unlimited".to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// One-line description of a mount entry.
+pub fn describe_mount(m: &MountPt) -> String {
+    let mut s = if m.is_symlink() {
+        format!("symlink '{}' -> '{}'", m.dst(), m.src())
+    } else if !m.src_content().is_empty() {
+        format!(
+            "'{}' <- {} bytes of content",
+            m.dst(),
+            m.src_content().len()
+        )
+    } else {
+        let src = if m.src().is_empty() { "none" } else { m.src() };
+        format!("'{src}' -> '{}'", m.dst())
+    };
+    let mut flags: Vec<String> = Vec::new();
+    if !m.fstype().is_empty() {
+        flags.push(format!("type:{}", m.fstype()));
+    }
+    if m.is_bind() {
+        flags.push("bind".into());
+    }
+    if !m.is_symlink() {
+        flags.push(if m.rw() { "rw" } else { "ro" }.into());
+    }
+    if !m.options().is_empty() {
+        flags.push(format!("options:'{}'", m.options()));
+    }
+    for (on, name) in [
+        (m.nosuid(), "nosuid"),
+        (m.nodev(), "nodev"),
+        (m.noexec(), "noexec"),
+    ] {
+        if on {
+            flags.push(name.into());
+        }
+    }
+    if m.has_is_dir() {
+        flags.push(format!("dir:{}", m.is_dir()));
+    }
+    if !m.prefix_src_env().is_empty() {
+        flags.push(format!("src prefixed by ${}", m.prefix_src_env()));
+    }
+    if !m.prefix_dst_env().is_empty() {
+        flags.push(format!("dst prefixed by ${}", m.prefix_dst_env()));
+    }
+    if !m.mandatory() {
+        flags.push("optional".into());
+    }
+    s.push_str(&format!(" [{}]", flags.join(" ")));
+    s
+}
+
+fn show_rlimit(v: RlimitValue, kernel_unit: &str, host: &HostFacts, name: &str) -> String {
+    match v {
+        RlimitValue::Value(x) if kernel_unit == "bytes" => {
+            format!("{} ({x} bytes)", human_bytes(x))
+        }
+        RlimitValue::Value(x) if kernel_unit == "s" => format!("{x} s"),
+        RlimitValue::Value(x) => x.to_string(),
+        RlimitValue::Inf => "unlimited".to_string(),
+        RlimitValue::Soft => match host.rlimit(name) {
+            Some((s, _)) => format!("nsjail's soft limit (now {})", show_raw(s)),
+            None => "nsjail's soft limit".to_string(),
+        },
+        RlimitValue::Hard => match host.rlimit(name) {
+            Some((_, h)) => format!("nsjail's hard limit (now {})", show_raw(h)),
+            None => "nsjail's hard limit".to_string(),
+        },
+    }
+}
+
+/// The `--check` report: effective namespaces, mounts in order, id maps,
+/// every rlimit in real units with its source, cgroup limits, the seccomp
+/// rule count, then the warnings.
+pub fn check_report(jail: &Jail, host: &HostFacts, seccomp_rule_count: Option<usize>) -> String {
+    let cfg = &jail.cfg;
+    let mut r = String::new();
+    let mut line = |s: String| {
+        r.push_str(&s);
+        r.push('\n');
+    };
+    line("nsjail --check: the configuration is valid".into());
+    if jail.config_files.is_empty() {
+        line("config files: none (command line only)".into());
+    } else {
+        let files: Vec<String> = jail
+            .config_files
+            .iter()
+            .map(|p| format!("'{}'", p.display()))
+            .collect();
+        line(format!("config files: {}", files.join(", ")));
+    }
+    line(format!("mode: {:?}", cfg.mode()));
+    line(format!(
+        "program: '{}'{} argv: {:?}",
+        cfg.exec_bin.path(),
+        if cfg.exec_bin.exec_fd() {
+            " (via execveat)"
+        } else {
+            ""
+        },
+        jail.argv
+    ));
+    let ns = [
+        (cfg.clone_newuser(), "user"),
+        (cfg.clone_newns(), "mount"),
+        (cfg.clone_newpid(), "pid"),
+        (cfg.clone_newipc(), "ipc"),
+        (cfg.clone_newuts(), "uts"),
+        (cfg.clone_newnet(), "net"),
+        (cfg.clone_newcgroup(), "cgroup"),
+        (cfg.clone_newtime(), "time"),
+    ];
+    let on: Vec<&str> = ns.iter().filter(|(b, _)| *b).map(|(_, n)| *n).collect();
+    let off: Vec<&str> = ns.iter().filter(|(b, _)| !*b).map(|(_, n)| *n).collect();
+    line(format!(
+        "namespaces: {} (not created: {})",
+        if on.is_empty() {
+            "none".to_string()
+        } else {
+            on.join(" ")
+        },
+        if off.is_empty() {
+            "none".to_string()
+        } else {
+            off.join(" ")
+        }
+    ));
+    line(format!(
+        "hostname: '{}', cwd: '{}', time_limit: {} s, nice_level: {}, max_cpus: {}",
+        cfg.hostname(),
+        cfg.cwd(),
+        cfg.time_limit(),
+        cfg.nice_level(),
+        cfg.max_cpus()
+    ));
+    line(format!(
+        "environment: {} ({} variables set{})",
+        if cfg.keep_env() { "kept" } else { "cleared" },
+        cfg.envar.len(),
+        if cfg.envar.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {}",
+                cfg.envar
+                    .iter()
+                    .map(|e| e.split('=').next().unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        }
+    ));
+    line(format!(
+        "capabilities: {}",
+        if cfg.keep_caps() {
+            "all kept".to_string()
+        } else if cfg.cap.is_empty() {
+            "all dropped".to_string()
+        } else {
+            format!("only {}", cfg.cap.join(" "))
+        }
+    ));
+    line(format!(
+        "root: {} ({}), mount API: {:?}",
+        match &jail.chroot {
+            Some(c) => format!("bind of '{c}'"),
+            None => "empty tmpfs".to_string(),
+        },
+        if jail.root_rw { "rw" } else { "ro" },
+        jail.mount_api
+    ));
+    line(format!("mounts, in order ({}):", cfg.mount.len()));
+    for (i, m) in cfg.mount.iter().enumerate() {
+        line(format!("  {:>2}. {}", i + 1, describe_mount(m)));
+    }
+    for (what, maps) in [("uid", &cfg.uidmap), ("gid", &cfg.gidmap)] {
+        for m in maps.iter() {
+            line(format!(
+                "{what} map: inside {} -> outside {} count {}{}",
+                m.inside_id(),
+                m.outside_id(),
+                m.count(),
+                if m.use_newidmap() {
+                    " (new{what}map)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    if cfg.disable_rl() {
+        line("rlimits: not set (disable_rl: the jail inherits nsjail's limits)".into());
+    } else {
+        line("rlimits (soft = hard):".into());
+        let plan = jail_rlimit_plan(jail);
+        for (s, f) in plan.iter().zip(RLIMIT_FIELDS.iter()) {
+            line(format!(
+                "  {:<16} {}  [{}]",
+                s.name,
+                show_rlimit(s.value, f.kernel_unit, host, s.name),
+                s.source
+            ));
+        }
+    }
+    let v2 = cfg.use_cgroupv2() || cfg.detect_cgroupv2();
+    let mut cg = Vec::new();
+    if cfg.cgroup_mem_max() > 0 {
+        cg.push(format!("memory {}", human_bytes(cfg.cgroup_mem_max())));
+    }
+    if cfg.cgroup_mem_memsw_max() > 0 {
+        cg.push(format!(
+            "memory+swap {}",
+            human_bytes(cfg.cgroup_mem_memsw_max())
+        ));
+    }
+    if cfg.cgroup_mem_swap_max() >= 0 {
+        cg.push(format!(
+            "swap {}",
+            human_bytes(cfg.cgroup_mem_swap_max() as u64)
+        ));
+    }
+    if cfg.cgroup_pids_max() > 0 {
+        cg.push(format!("pids {}", cfg.cgroup_pids_max()));
+    }
+    if cfg.cgroup_cpu_ms_per_sec() > 0 {
+        cg.push(format!("cpu {} ms/s", cfg.cgroup_cpu_ms_per_sec()));
+    }
+    if cfg.cgroup_net_cls_classid() > 0 {
+        cg.push(format!(
+            "net_cls classid {:#x}",
+            cfg.cgroup_net_cls_classid()
+        ));
+    }
+    let version = if cfg.detect_cgroupv2() {
+        format!(
+            "v2 if {} is cgroup2, else v1 (detect_cgroupv2)",
+            cfg.cgroupv2_mount()
+        )
+    } else if v2 {
+        format!("v2 at {}", cfg.cgroupv2_mount())
+    } else {
+        "v1".to_string()
+    };
+    if cg.is_empty() {
+        line("cgroup limits: none".into());
+    } else {
+        line(format!("cgroup limits ({version}): {}", cg.join(", ")));
+    }
+    let seccomp_src = if cfg.has_seccomp_policy_file() {
+        format!("policy file '{}'", cfg.seccomp_policy_file())
+    } else if !cfg.seccomp_string.is_empty() {
+        format!("seccomp_string, {} lines", cfg.seccomp_string.len())
+    } else {
+        "none".to_string()
+    };
+    match seccomp_rule_count {
+        Some(n) => line(format!("seccomp: {seccomp_src}, {n} rules")),
+        None => line(format!("seccomp: {seccomp_src}")),
+    }
+    line(format!(
+        "logging: {}, level {:?}",
+        if cfg.has_log_file() {
+            format!("file '{}'", cfg.log_file())
+        } else {
+            format!("fd {}", cfg.log_fd())
+        },
+        cfg.log_level()
+    ));
+    let warnings = trap_warnings(jail, host);
+    if warnings.is_empty() {
+        line("warnings: none".into());
+    } else {
+        line(format!("warnings ({}):", warnings.len()));
+        for w in warnings {
+            line(format!("  WARNING: {w}"));
+        }
+    }
+    r
+}
