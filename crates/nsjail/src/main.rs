@@ -27,22 +27,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn args() -> Result<Vec<String>, Fatal> {
-    std::env::args_os()
-        .skip(1)
-        .enumerate()
-        .map(|(i, a)| {
-            a.into_string().map_err(|a| {
-                Fatal(format!(
-                    "command-line argument {} ({:?}) is not valid UTF-8: nsjail needs UTF-8 arguments",
-                    i + 1,
-                    a
-                ))
-            })
-        })
-        .collect()
-}
-
 fn log_settings(cfg: &NsJailConfig) -> logging::LogSettings {
     logging::LogSettings {
         fd: cfg.has_log_fd().then(|| cfg.log_fd()),
@@ -58,7 +42,7 @@ fn log_settings(cfg: &NsJailConfig) -> logging::LogSettings {
 }
 
 fn real_main() -> Result<u8, Fatal> {
-    let jail = match config::parse_args(args()?) {
+    let jail = match config::parse_args(std::env::args_os().skip(1)) {
         Ok(config::Parsed::Help) => {
             print!("{}", config::usage());
             return Ok(0);
