@@ -20,7 +20,9 @@ fn need(ctl: &str, mount: &str) -> Result<(), String> {
         return Err("needs root".into());
     }
     if !v1_hierarchy(mount, ctl) {
-        return Err(format!("{mount} is not a cgroup v1 {ctl} hierarchy on this host"));
+        return Err(format!(
+            "{mount} is not a cgroup v1 {ctl} hierarchy on this host"
+        ));
     }
     Ok(())
 }
@@ -47,11 +49,19 @@ fn v1_memory_oom_kill_is_reported_and_cleaned_up() {
     assert_eq!(cg.version(), Some(1));
     let mut child = Child::spawn(Action::Alloc(256 << 20));
     let jail = cg.create_for(child.pid).expect("create_for");
-    let dir = Path::new(MEM).join(&parent).join(format!("NSJAIL.{}", child.pid));
+    let dir = Path::new(MEM)
+        .join(&parent)
+        .join(format!("NSJAIL.{}", child.pid));
     assert_eq!(jail.dirs(), vec![dir.clone()]);
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
-    assert_eq!(read("memory.limit_in_bytes").trim(), (32u64 << 20).to_string());
-    assert_eq!(read("memory.memsw.limit_in_bytes").trim(), (32u64 << 20).to_string());
+    assert_eq!(
+        read("memory.limit_in_bytes").trim(),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(
+        read("memory.memsw.limit_in_bytes").trim(),
+        (32u64 << 20).to_string()
+    );
     assert!(read("memory.oom_control").contains("oom_kill_disable 0"));
     assert_eq!(
         child.cgroup(Some("memory")).as_deref(),
@@ -59,7 +69,11 @@ fn v1_memory_oom_kill_is_reported_and_cleaned_up() {
     );
     child.go();
     let exit = child.wait();
-    assert_eq!(exit.signal, Some(libc::SIGKILL), "256 MiB under 32 MiB: {exit:?}");
+    assert_eq!(
+        exit.signal,
+        Some(libc::SIGKILL),
+        "256 MiB under 32 MiB: {exit:?}"
+    );
     let stats = jail.stats();
     assert!(stats.oom_killed, "{stats:?}");
     let peak = stats.mem_peak_bytes.expect("max_usage_in_bytes");
@@ -92,7 +106,10 @@ fn v1_memory_under_the_limit_runs_and_existing_parent_is_kept() {
     let dirs = jail.dirs();
     jail.remove().expect("remove");
     assert_gone(&dirs);
-    assert!(Path::new(MEM).join(&own).is_dir(), "our own cgroup must stay");
+    assert!(
+        Path::new(MEM).join(&own).is_dir(),
+        "our own cgroup must stay"
+    );
 }
 
 #[test]
@@ -107,11 +124,22 @@ fn v1_pids_max_limits_forks() {
     let cg = Cgroups::setup(&cfg).expect("setup");
     let mut child = Child::spawn(Action::Forks(8));
     let jail = cg.create_for(child.pid).expect("create_for");
-    let dir = Path::new(PIDS).join(&parent).join(format!("NSJAIL.{}", child.pid));
-    assert_eq!(std::fs::read_to_string(dir.join("pids.max")).unwrap().trim(), "5");
+    let dir = Path::new(PIDS)
+        .join(&parent)
+        .join(format!("NSJAIL.{}", child.pid));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("pids.max"))
+            .unwrap()
+            .trim(),
+        "5"
+    );
     child.go();
     let exit = child.wait();
-    assert_eq!(exit.code, Some(4), "pids.max 5 = the child + 4 forks: {exit:?}");
+    assert_eq!(
+        exit.code,
+        Some(4),
+        "pids.max 5 = the child + 4 forks: {exit:?}"
+    );
     let stats = jail.stats();
     if let Some(peak) = stats.pids_peak {
         assert_eq!(peak, 5, "{stats:?}");
@@ -134,7 +162,9 @@ fn v1_cpu_quota_throttles() {
     let cg = Cgroups::setup(&cfg).expect("setup");
     let mut child = Child::spawn(Action::Spin(Duration::from_millis(1500)));
     let jail = cg.create_for(child.pid).expect("create_for");
-    let dir = Path::new(CPU).join(&parent).join(format!("NSJAIL.{}", child.pid));
+    let dir = Path::new(CPU)
+        .join(&parent)
+        .join(format!("NSJAIL.{}", child.pid));
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
     assert_eq!(read("cpu.cfs_quota_us").trim(), "200000");
     assert_eq!(read("cpu.cfs_period_us").trim(), "1000000");
@@ -149,7 +179,10 @@ fn v1_cpu_quota_throttles() {
         exit.wall
     );
     let throttled = nsjail::cgroup::parse::keyed_u64(&read("cpu.stat"), "nr_throttled");
-    assert!(throttled.unwrap_or(0) > 0, "cpu.stat nr_throttled {throttled:?}");
+    assert!(
+        throttled.unwrap_or(0) > 0,
+        "cpu.stat nr_throttled {throttled:?}"
+    );
     jail.remove().expect("remove");
     assert_gone(&[dir, Path::new(CPU).join(&parent)]);
 }
