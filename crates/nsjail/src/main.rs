@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use config::{Jail, LogLevel, Mode, NsJailConfig};
-use nsjail::{logging, mount, seccomp, supervisor};
+use nsjail::{cgroup, logging, mount, seccomp, supervisor};
 
 /// A fatal error of the supervisor: printed once, exit 255.
 struct Fatal(String);
@@ -81,8 +81,12 @@ fn real_main() -> Result<u8, Fatal> {
         log::warn!("{w}");
     }
 
-    // CGROUP: `cgroup::Cgroups::setup(&jail.cfg)` goes here (failure: fatal, 255).
-    let report = supervisor::run_once(&jail, filter.as_ref())?;
+    let cgroups = cgroup::Cgroups::setup(&jail.cfg).map_err(|e| {
+        log::error!("{e}");
+        Fatal("Couldn't setup parent cgroup (fix the cgroup_* settings)".to_string())
+    })?;
+    let report = supervisor::run_once(&jail, filter.as_ref(), &cgroups)?;
+    cgroups.teardown();
     if let Some(path) = &jail.run_report {
         report.write(path).map_err(|e| {
             Fatal(format!(

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use config::Jail;
 
+use crate::cgroup::{CgroupStats, Cgroups, JailCgroup};
 use crate::child::{self, Plan};
 use crate::report::{Report, Status};
 use crate::seccomp::Filter;
@@ -53,7 +54,7 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// Run one jail to completion. Returns nsjail's exit code and the report.
-pub fn run_once(jail: &Jail, filter: Option<&Filter>) -> Result<Report, SuperError> {
+pub fn run_once(jail: &Jail, filter: Option<&Filter>, cgroups: &Cgroups) -> Result<Report, SuperError> {
     let cfg = &jail.cfg;
     let handled = [
         libc::SIGINT,
@@ -101,9 +102,9 @@ pub fn run_once(jail: &Jail, filter: Option<&Filter>) -> Result<Report, SuperErr
     drop(child_sock);
 
     // Parent part, in nsjail's order: cgroups, then the id maps, then 'D'.
-    let parent_setup = || -> Result<(), String> {
-        // CGROUP: `cgroups.create_for(pid)` goes here (before the maps);
-        // a failure fails this jail with exit 255.
+    let mut jail_cg: Option<JailCgroup> = None;
+    let mut parent_setup = || -> Result<(), String> {
+        jail_cg = Some(cgroups.create_for(pid).map_err(|e| e.to_string())?);
         if flags & libc::CLONE_NEWUSER as u64 != 0 {
             user::write_maps(pid, &plan.maps).map_err(|e| e.to_string())?;
         }
@@ -123,7 +124,7 @@ pub fn run_once(jail: &Jail, filter: Option<&Filter>) -> Result<Report, SuperErr
         log::error!("Launching the child process failed: {err}");
         let reaped = sys::reap(pid)?;
         log_exit(pid, reaped.state);
-        // CGROUP: stats + remove of the jail's cgroup here.
+        finish_cgroup(jail_cg);
         let mut r = Report::setup_failed(err, ms(start.elapsed()));
         r.user_ms = reaped.user_us / 1000;
         r.sys_ms = reaped.sys_us / 1000;
@@ -139,8 +140,7 @@ pub fn run_once(jail: &Jail, filter: Option<&Filter>) -> Result<Report, SuperErr
     let reaped = sys::reap(pid)?;
     let wall = start.elapsed();
     log_exit(pid, reaped.state);
-    // CGROUP: `jail_cgroup.stats()` then `jail_cgroup.remove()` here; put
-    // the stats into `report.cgroup`.
+    let stats = cgroups.is_active().then(|| finish_cgroup(jail_cg));
 
     let (exit_code, status, signal) = match reaped.state {
         ChildState::Exited(c) => (c, Status::Exited, None),
@@ -171,8 +171,29 @@ pub fn run_once(jail: &Jail, filter: Option<&Filter>) -> Result<Report, SuperErr
         max_rss_kb: reaped.max_rss_kb,
         syscall,
         error: None,
-        cgroup: Default::default(),
+        cgroup: stats.map(cgroup_fields).unwrap_or_default(),
     })
+}
+
+/// Read the jail's cgroup accounting, then remove its directories.
+fn finish_cgroup(cg: Option<JailCgroup>) -> CgroupStats {
+    let Some(cg) = cg else {
+        return CgroupStats::default();
+    };
+    let stats = cg.stats();
+    if let Err(e) = cg.remove() {
+        log::warn!("{e}");
+    }
+    stats
+}
+
+fn cgroup_fields(s: CgroupStats) -> crate::report::CgroupFields {
+    crate::report::CgroupFields {
+        oom_killed: Some(s.oom_killed),
+        mem_peak_bytes: s.mem_peak_bytes,
+        cpu_usage_us: s.cpu_usage_us,
+        pids_peak: s.pids_peak,
+    }
 }
 
 /// Read the socket until EOF (exec happened) or an error text arrives.
