@@ -40,6 +40,9 @@ mod rlimit;
 pub mod textformat;
 pub mod values;
 
+/// rust-protobuf, re-exported so users of the generated types need no own dependency.
+pub use protobuf;
+
 pub use check::{check_report, describe_mount, trap_warnings, HostFacts};
 pub use cmdline::{
     cli_mount, field_action, parse_args, usage, validate, FieldAction, Parsed, DAEMON_LOG_FILE,
