@@ -55,7 +55,7 @@ pub fn prepare(cfg: &config::NsJailConfig) -> Result<Option<Filter>, SeccompErro
         .collect();
     Ok(Some(Filter {
         insns,
-        rule_count: prog.rule_count as usize,
+        rule_count: prog.rule_count,
         log: cfg.seccomp_log(),
     }))
 }

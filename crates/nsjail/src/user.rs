@@ -68,6 +68,11 @@ fn resolve_one(text: &str, kind: &'static str, current: u32) -> Result<u32, User
     if text.is_empty() {
         return Ok(current);
     }
+    // Numbers first: a name lookup goes through NSS (nscd socket, files,
+    // libraries), which costs more than the rest of the jail start-up.
+    if let Ok(n) = text.parse::<u32>() {
+        return Ok(n);
+    }
     let by_name = if kind == "user" {
         sys::uid_by_name(text)
     } else {

@@ -189,9 +189,7 @@ fn loopback_up_unless_iface_no_lo() {
     if !root_or_skip("loopback_up_unless_iface_no_lo") {
         return;
     }
-    // IFF_UP is bit 0 of the flags in /sys/class/net/lo/flags (sysfs is the
-    // host's, so read the kernel's view via /proc/net/dev_mcast-free route:
-    // use `cat /sys/...` only through a netns-aware path: /proc/self/net).
+    // An up `lo` carries ::1; /proc/self/net shows the jail's own netns.
     let o = sh(&["-q"], "cat /proc/self/net/if_inet6 2>/dev/null | grep -c lo; grep -c lo /proc/self/net/dev");
     assert_eq!(o.code, Some(0), "{o:?}");
     let l: Vec<&str> = o.stdout.lines().collect();
@@ -308,4 +306,56 @@ fn nothing_left_on_the_host() {
     for p in ["/run/user/nsjail.0.root", "/tmp/oldroot", "/tmp/newroot"] {
         assert!(!std::path::Path::new(p).exists(), "{p} left behind");
     }
+}
+
+#[test]
+fn silent_and_stderr_to_null() {
+    if !root_or_skip("silent_and_stderr_to_null") {
+        return;
+    }
+    let o = sh(&["-Q", "--stderr_to_null"], "echo out; echo err >&2");
+    assert_eq!((o.stdout.as_str(), o.stderr.as_str()), ("out\n", ""), "{o:?}");
+    let o = sh(&["-Q", "--silent"], "echo out; echo err >&2");
+    assert_eq!((o.stdout.as_str(), o.stderr.as_str()), ("", ""), "{o:?}");
+}
+
+#[test]
+fn oom_score_adj_personality_and_setsid() {
+    if !root_or_skip("oom_score_adj_personality_and_setsid") {
+        return;
+    }
+    let o = sh(
+        &["-q", "--oom_score_adj", "500", "--persona_addr_no_randomize"],
+        "cat /proc/self/oom_score_adj; grep -c . /proc/self/personality >/dev/null; cat /proc/self/personality; cut -d' ' -f6 /proc/self/stat",
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let l: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(l[0], "500");
+    assert_eq!(l[1], "00040000", "ADDR_NO_RANDOMIZE");
+    assert_eq!(l[2], "1", "session leader (setsid): sid = own pid 1");
+    let o = sh(&["-q", "--skip_setsid"], "cut -d' ' -f6 /proc/self/stat");
+    assert_eq!(o.stdout.trim(), "0", "session of a process outside the pid namespace: {o:?}");
+}
+
+#[test]
+fn max_cpus_restricts_affinity() {
+    if !root_or_skip("max_cpus_restricts_affinity") {
+        return;
+    }
+    let o = sh(&["-q", "--max_cpus", "1"], "grep Cpus_allowed_list /proc/self/status");
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let list = o.stdout.split(':').nth(1).unwrap().trim().to_string();
+    assert!(!list.contains(',') && !list.contains('-'), "one CPU: {list}");
+}
+
+#[test]
+fn execute_fd_and_no_pivotroot() {
+    if !root_or_skip("execute_fd_and_no_pivotroot") {
+        return;
+    }
+    let o = run(&["-Mo", "--chroot", "/", "-q", "--execute_fd", "--", "/bin/sh", "-c", "exit 6"]);
+    assert_eq!(o.code, Some(6), "{o:?}");
+    let o = sh(&["-q", "--no_pivotroot"], "test -d /proc/1 && echo ok");
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert_eq!(o.stdout, "ok\n");
 }
