@@ -499,14 +499,16 @@ impl<'a> Parser<'a> {
                     Tok::Ident(s) if s == "false" || s == "False" || s == "f" => false,
                     Tok::Num(s) if s == "1" => true,
                     Tok::Num(s) if s == "0" => false,
-                    other => return Err(TextError {
-                        line,
-                        col,
-                        msg: format!(
+                    other => {
+                        return Err(TextError {
+                            line,
+                            col,
+                            msg: format!(
                             "invalid value for boolean field \"{fname}\": {}; use true or false",
                             other.describe()
                         ),
-                    }),
+                        })
+                    }
                 };
                 ReflectValueBox::Bool(v)
             }

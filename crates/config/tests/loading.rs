@@ -9,17 +9,20 @@ use config::proto::config::ns_jail_config::user_net::nstun_rule::{
     Action as NAction, Direction, Protocol as NProto,
 };
 use config::proto::config::ns_jail_config::user_net::Backend;
+use config::protobuf::Enum;
 use config::{
     check_report, load_config_file, load_config_file_with_locs, trap_warnings, ConfigFormat,
     HostFacts, LogLevel, Mode, NsJailConfig, RLimit,
 };
-use config::protobuf::Enum;
 
 #[test]
 fn seed_loads_with_every_value_as_written() {
     let c = load_config_file(&fixture("tooljet-python-full.cfg")).unwrap();
     assert_eq!(c.name(), "tooljet-python-full");
-    assert_eq!(c.description, vec!["ToolJet Python Execution - FULL Mode (Maximum Isolation)"]);
+    assert_eq!(
+        c.description,
+        vec!["ToolJet Python Execution - FULL Mode (Maximum Isolation)"]
+    );
     assert_eq!(c.mode(), Mode::ONCE);
     for (v, name) in [
         (c.clone_newuser(), "user"),
@@ -34,8 +37,22 @@ fn seed_loads_with_every_value_as_written() {
         assert!(c.has_clone_newuser());
     }
     assert_eq!(c.uidmap.len(), 1);
-    assert_eq!((c.uidmap[0].inside_id(), c.uidmap[0].outside_id(), c.uidmap[0].count()), ("0", "65534", 1));
-    assert_eq!((c.gidmap[0].inside_id(), c.gidmap[0].outside_id(), c.gidmap[0].count()), ("0", "65534", 1));
+    assert_eq!(
+        (
+            c.uidmap[0].inside_id(),
+            c.uidmap[0].outside_id(),
+            c.uidmap[0].count()
+        ),
+        ("0", "65534", 1)
+    );
+    assert_eq!(
+        (
+            c.gidmap[0].inside_id(),
+            c.gidmap[0].outside_id(),
+            c.gidmap[0].count()
+        ),
+        ("0", "65534", 1)
+    );
     assert!(!c.keep_caps() && c.has_keep_caps());
     assert!(!c.disable_no_new_privs() && c.has_disable_no_new_privs());
     assert_eq!(c.time_limit(), 10);
@@ -44,7 +61,11 @@ fn seed_loads_with_every_value_as_written() {
     assert_eq!(c.rlimit_fsize(), 1048576);
     assert_eq!(c.rlimit_nofile(), 64);
     assert_eq!(c.rlimit_nproc(), 1);
-    assert_eq!(c.rlimit_nproc_type(), RLimit::SOFT, "type not given: default SOFT");
+    assert_eq!(
+        c.rlimit_nproc_type(),
+        RLimit::SOFT,
+        "type not given: default SOFT"
+    );
     assert!(!c.has_rlimit_nproc_type());
     assert_eq!(c.rlimit_core(), 0);
     assert!(c.use_cgroupv2());
@@ -77,9 +98,18 @@ fn seed_loads_with_every_value_as_written() {
             ("", "/etc/group", false, false, true),
         ]
     );
-    assert_eq!((c.mount[8].fstype(), c.mount[8].options()), ("tmpfs", "size=52428800"));
-    assert_eq!((c.mount[9].fstype(), c.mount[9].options()), ("tmpfs", "size=16777216"));
-    assert_eq!(c.mount[10].src_content(), b"sandbox:x:0:0:Sandbox User:/home:/bin/false");
+    assert_eq!(
+        (c.mount[8].fstype(), c.mount[8].options()),
+        ("tmpfs", "size=52428800")
+    );
+    assert_eq!(
+        (c.mount[9].fstype(), c.mount[9].options()),
+        ("tmpfs", "size=16777216")
+    );
+    assert_eq!(
+        c.mount[10].src_content(),
+        b"sandbox:x:0:0:Sandbox User:/home:/bin/false"
+    );
     assert_eq!(c.mount[11].src_content(), b"sandbox:x:0:");
     assert!(!c.keep_env());
     assert_eq!(c.envar.len(), 10);
@@ -88,7 +118,10 @@ fn seed_loads_with_every_value_as_written() {
     assert_eq!(c.seccomp_string.len(), 27);
     assert_eq!(c.seccomp_string[0], "ERRNO(1) {");
     assert_eq!(c.seccomp_string[1], " ptrace");
-    assert_eq!(c.seccomp_string.last().map(String::as_str), Some("DEFAULT ALLOW"));
+    assert_eq!(
+        c.seccomp_string.last().map(String::as_str),
+        Some("DEFAULT ALLOW")
+    );
     assert!(c.seccomp_string.iter().any(|s| s == " umount2,"));
     assert_eq!(c.log_level(), LogLevel::WARNING);
     assert_eq!(c.log_fd(), -1);
@@ -98,7 +131,16 @@ fn seed_loads_with_every_value_as_written() {
 
 #[test]
 fn seed_effective_jail_and_check_warnings() {
-    let j = jail(&["--check", "--config", &fx("tooljet-python-full.cfg"), "-R", "/opt/py:/python", "--", "/python/bin/python3", "/home/code.py"]);
+    let j = jail(&[
+        "--check",
+        "--config",
+        &fx("tooljet-python-full.cfg"),
+        "-R",
+        "/opt/py:/python",
+        "--",
+        "/python/bin/python3",
+        "/home/code.py",
+    ]);
     assert!(j.check_only);
     assert_eq!(j.cfg.log_fd(), -1);
     assert_eq!(j.cfg.log_level(), LogLevel::WARNING);
@@ -193,11 +235,17 @@ fn every_enum_value_in_both_formats() {
         let (a, b) = text_and_json(&format!("mode: {m:?}"), &format!("{{\"mode\": \"{m:?}\"}}"));
         assert_eq!((a.mode(), b.mode()), (*m, *m));
         // By number too, as C++ accepts.
-        let (a, b) = text_and_json(&format!("mode: {}", m.value()), &format!("{{\"mode\": {}}}", m.value()));
+        let (a, b) = text_and_json(
+            &format!("mode: {}", m.value()),
+            &format!("{{\"mode\": {}}}", m.value()),
+        );
         assert_eq!((a.mode(), b.mode()), (*m, *m));
     }
     for l in LogLevel::VALUES {
-        let (a, b) = text_and_json(&format!("log_level: {l:?}"), &format!("{{\"logLevel\": \"{l:?}\"}}"));
+        let (a, b) = text_and_json(
+            &format!("log_level: {l:?}"),
+            &format!("{{\"logLevel\": \"{l:?}\"}}"),
+        );
         assert_eq!((a.log_level(), b.log_level()), (*l, *l));
     }
     for r in RLimit::VALUES {
@@ -206,7 +254,10 @@ fn every_enum_value_in_both_formats() {
             &format!("{{\"rlimitAsType\": \"{r:?}\", \"rlimit_msgqueue_type\": \"{r:?}\"}}"),
         );
         assert_eq!((a.rlimit_as_type(), b.rlimit_as_type()), (*r, *r));
-        assert_eq!((a.rlimit_msgqueue_type(), b.rlimit_msgqueue_type()), (*r, *r));
+        assert_eq!(
+            (a.rlimit_msgqueue_type(), b.rlimit_msgqueue_type()),
+            (*r, *r)
+        );
     }
     for p in Protocol::VALUES {
         for act in TrafficAction::VALUES {
@@ -264,11 +315,20 @@ fn enum_defaults_match_the_schema() {
     assert_eq!(c.cgroupv2_mount(), "/sys/fs/cgroup");
     assert!(c.clone_newcgroup() && !c.clone_newtime());
     let r = config::proto::config::ns_jail_config::TrafficRule::new();
-    assert_eq!((r.proto(), r.action(), r.ip_family()), (Protocol::UNKNOWN_PROTO, TrafficAction::DROP, IpFamily::IPV4));
+    assert_eq!(
+        (r.proto(), r.action(), r.ip_family()),
+        (Protocol::UNKNOWN_PROTO, TrafficAction::DROP, IpFamily::IPV4)
+    );
     let n = config::proto::config::ns_jail_config::user_net::NstunRule::new();
-    assert_eq!((n.direction(), n.action(), n.proto()), (Direction::GUEST_TO_HOST, NAction::ALLOW, NProto::ANY));
+    assert_eq!(
+        (n.direction(), n.action(), n.proto()),
+        (Direction::GUEST_TO_HOST, NAction::ALLOW, NProto::ANY)
+    );
     let u = config::proto::config::ns_jail_config::UserNet::new();
-    assert_eq!((u.backend(), u.ip4(), u.ns_iface()), (Backend::NSTUN, "10.255.255.2", "eth0"));
+    assert_eq!(
+        (u.backend(), u.ip4(), u.ns_iface()),
+        (Backend::NSTUN, "10.255.255.2", "eth0")
+    );
     let m = config::MountPt::new();
     assert!(m.mandatory() && !m.has_is_dir());
 }
@@ -280,5 +340,8 @@ fn unknown_enum_names_are_errors_in_both_formats() {
     assert!(e.contains("1:7") && e.contains("SOMETIMES"), "{e}");
     let j = TempFile::new("bad.json", b"{\"mode\": \"SOMETIMES\"}");
     let e = load_config_file(&j.0).unwrap_err().to_string();
-    assert!(e.contains("not valid JSON") && e.contains("SOMETIMES"), "{e}");
+    assert!(
+        e.contains("not valid JSON") && e.contains("SOMETIMES"),
+        "{e}"
+    );
 }

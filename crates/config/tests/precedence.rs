@@ -11,15 +11,35 @@ use config::{LogLevel, MountApi};
 fn flags_before_config_are_discarded_after_override() {
     // Observed with real nsjail: -H before -t 5 --config basic.cfg gives
     // hostname BASIC and time_limit 100.
-    let j = jail(&["-H", "before", "-t", "5", "--config", &fx("basic.cfg"), "--", "/bin/true"]);
+    let j = jail(&[
+        "-H",
+        "before",
+        "-t",
+        "5",
+        "--config",
+        &fx("basic.cfg"),
+        "--",
+        "/bin/true",
+    ]);
     assert_eq!(j.cfg.hostname(), "BASIC");
     assert_eq!(j.cfg.time_limit(), 100);
     assert!(
-        j.warnings.iter().any(|w| w.contains("--hostname") && w.contains("--time_limit") && w.contains("discarded")),
+        j.warnings.iter().any(|w| w.contains("--hostname")
+            && w.contains("--time_limit")
+            && w.contains("discarded")),
         "{:?}",
         j.warnings
     );
-    let j = jail(&["--config", &fx("basic.cfg"), "-H", "after", "-t", "5", "--", "/bin/true"]);
+    let j = jail(&[
+        "--config",
+        &fx("basic.cfg"),
+        "-H",
+        "after",
+        "-t",
+        "5",
+        "--",
+        "/bin/true",
+    ]);
     assert_eq!(j.cfg.hostname(), "after");
     assert_eq!(j.cfg.time_limit(), 5);
     assert!(j.warnings.is_empty(), "{:?}", j.warnings);
@@ -27,7 +47,18 @@ fn flags_before_config_are_discarded_after_override() {
 
 #[test]
 fn proto_lists_before_config_are_lost() {
-    let j = jail(&["-R", "/usr", "-E", "CLI=1", "--seccomp_string", "X", "-C", &fx("basic.cfg"), "--", "/bin/true"]);
+    let j = jail(&[
+        "-R",
+        "/usr",
+        "-E",
+        "CLI=1",
+        "--seccomp_string",
+        "X",
+        "-C",
+        &fx("basic.cfg"),
+        "--",
+        "/bin/true",
+    ]);
     assert!(j.cfg.mount.iter().all(|m| m.dst() != "/usr"));
     assert_eq!(j.cfg.envar, vec!["X=1"]);
     assert!(j.cfg.seccomp_string.is_empty());
@@ -35,17 +66,48 @@ fn proto_lists_before_config_are_lost() {
 
 #[test]
 fn seccomp_string_after_config_appends() {
-    let j = jail(&["-C", &fx("tooljet-python-full.cfg"), "--seccomp_string", "// extra", "--", "/bin/true"]);
-    assert_eq!(j.cfg.seccomp_string.last().map(String::as_str), Some("// extra"));
+    let j = jail(&[
+        "-C",
+        &fx("tooljet-python-full.cfg"),
+        "--seccomp_string",
+        "// extra",
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(
+        j.cfg.seccomp_string.last().map(String::as_str),
+        Some("// extra")
+    );
     assert!(j.cfg.seccomp_string.len() > 2);
 }
 
 #[test]
 fn survivors_survive_config() {
     let j = jail(&[
-        "--chroot", "/srv", "--rw", "--proc_rw", "--pass_fd", "5", "-u", "1:1000", "-g", "2:2000",
-        "--experimental_mnt", "auto", "-L", "9", "-v", "--check", "--run_report", "/tmp/r.json",
-        "--config", &fx("noproc.cfg"), "--proc_path", "/proc2", "--", "/bin/true",
+        "--chroot",
+        "/srv",
+        "--rw",
+        "--proc_rw",
+        "--pass_fd",
+        "5",
+        "-u",
+        "1:1000",
+        "-g",
+        "2:2000",
+        "--experimental_mnt",
+        "auto",
+        "-L",
+        "9",
+        "-v",
+        "--check",
+        "--run_report",
+        "/tmp/r.json",
+        "--config",
+        &fx("noproc.cfg"),
+        "--proc_path",
+        "/proc2",
+        "--",
+        "/bin/true",
     ]);
     assert_eq!(j.cfg.hostname(), "NOPROC");
     let m0 = &j.cfg.mount[0];
@@ -64,7 +126,16 @@ fn survivors_survive_config() {
 
 #[test]
 fn config_maps_append_to_cli_maps_and_fds_too() {
-    let j = jail(&["-u", "0:1000", "--pass_fd", "4", "--config", &fx("basic.cfg"), "--", "/bin/true"]);
+    let j = jail(&[
+        "-u",
+        "0:1000",
+        "--pass_fd",
+        "4",
+        "--config",
+        &fx("basic.cfg"),
+        "--",
+        "/bin/true",
+    ]);
     let me = config::IdKind::User.current().to_string();
     let uids: Vec<(String, String)> = j
         .cfg
@@ -83,7 +154,15 @@ fn config_maps_append_to_cli_maps_and_fds_too() {
 fn config_log_settings_apply_in_place() {
     // Config sets log_file + ERROR; a later -q overrides the level, an
     // earlier -L is replaced by the config's file.
-    let j = jail(&["-L", "7", "--config", &fx("basic.cfg"), "-q", "--", "/bin/true"]);
+    let j = jail(&[
+        "-L",
+        "7",
+        "--config",
+        &fx("basic.cfg"),
+        "-q",
+        "--",
+        "/bin/true",
+    ]);
     assert_eq!(j.cfg.log_file(), "/tmp/cfg.log");
     assert!(!j.cfg.has_log_fd());
     assert_eq!(j.cfg.log_level(), LogLevel::WARNING);
@@ -103,7 +182,13 @@ fn proc_in_config_mode() {
     let j = jail(&["--config", &fx("basic.cfg"), "--", "/bin/true"]);
     assert_eq!(j.cfg.mount.last().unwrap().fstype(), "proc");
     // --disable_proc before the config wins over mount_proc: true.
-    let j = jail(&["--disable_proc", "--config", &fx("basic.cfg"), "--", "/bin/true"]);
+    let j = jail(&[
+        "--disable_proc",
+        "--config",
+        &fx("basic.cfg"),
+        "--",
+        "/bin/true",
+    ]);
     assert!(j.cfg.mount.iter().all(|m| m.fstype() != "proc"));
 }
 
@@ -135,7 +220,14 @@ fn exec_bin_arg0_overrides_argv0() {
 
 #[test]
 fn later_config_replaces_earlier_config() {
-    let j = jail(&["--config", &fx("basic.cfg"), "--config", &fx("noproc.cfg"), "--", "/bin/true"]);
+    let j = jail(&[
+        "--config",
+        &fx("basic.cfg"),
+        "--config",
+        &fx("noproc.cfg"),
+        "--",
+        "/bin/true",
+    ]);
     assert_eq!(j.cfg.hostname(), "NOPROC");
     assert_eq!(j.cfg.time_limit(), 600);
     assert!(j.cfg.mount.is_empty(), "{:?}", j.cfg.mount);
@@ -144,8 +236,21 @@ fn later_config_replaces_earlier_config() {
 
 #[test]
 fn origins_track_the_last_setter() {
-    let j = jail(&["--config", &fx("tooljet-python-full.cfg"), "--rlimit_cpu", "7", "--", "/bin/true"]);
+    let j = jail(&[
+        "--config",
+        &fx("tooljet-python-full.cfg"),
+        "--rlimit_cpu",
+        "7",
+        "--",
+        "/bin/true",
+    ]);
     let src = j.origins.get("rlimit_as").unwrap();
-    assert!(src.contains("tooljet-python-full.cfg") && src.ends_with(":60"), "{src}");
-    assert_eq!(j.origins.get("rlimit_cpu").map(String::as_str), Some("--rlimit_cpu"));
+    assert!(
+        src.contains("tooljet-python-full.cfg") && src.ends_with(":60"),
+        "{src}"
+    );
+    assert_eq!(
+        j.origins.get("rlimit_cpu").map(String::as_str),
+        Some("--rlimit_cpu")
+    );
 }
