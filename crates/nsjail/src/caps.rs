@@ -71,7 +71,11 @@ pub fn apply(keep_caps: bool, requested: &[(u32, String)]) -> Result<(), CapsErr
                 continue;
             }
             // EINVAL: the kernel does not know this capability.
-            if let Err(e) = sys::prctl(libc::PR_CAPBSET_DROP, nr as libc::c_ulong, "PR_CAPBSET_DROP") {
+            if let Err(e) = sys::prctl(
+                libc::PR_CAPBSET_DROP,
+                nr as libc::c_ulong,
+                "PR_CAPBSET_DROP",
+            ) {
                 if e.source.raw_os_error() != Some(libc::EINVAL) {
                     return Err(e.into());
                 }

@@ -79,7 +79,12 @@ fn cstr(what: &str, s: &str) -> Result<CString, PlanError> {
 pub fn environment(jail: &Jail) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = if jail.cfg.keep_env() {
         std::env::vars_os()
-            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
             .collect()
     } else {
         Vec::new()
@@ -109,14 +114,17 @@ impl<'a> Plan<'a> {
     pub fn prepare(jail: &'a Jail, filter: Option<&'a Filter>) -> Result<Plan<'a>, PlanError> {
         let cfg = &jail.cfg;
         let mounts = if cfg.clone_newns() {
-            cfg.mount.iter().map(mount::entry_of).collect::<Result<Vec<_>, _>>()?
+            cfg.mount
+                .iter()
+                .map(mount::entry_of)
+                .collect::<Result<Vec<_>, _>>()?
         } else {
             Vec::new()
         };
         let mut caps = Vec::new();
         for name in &cfg.cap {
             match config::cap_from_name(name) {
-                Some(nr) => caps.push((nr as u32, name.clone())),
+                Some(nr) => caps.push((nr, name.clone())),
                 None => return Err(PlanError::UnknownCap(name.clone())),
             }
         }
@@ -173,8 +181,12 @@ fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
 
     // 1. oom_score_adj
     if cfg.has_oom_score_adj() {
-        if let Err(e) = std::fs::write("/proc/self/oom_score_adj", cfg.oom_score_adj().to_string()) {
-            log::warn!("Couldn't write '{}' to /proc/self/oom_score_adj: {e}", cfg.oom_score_adj());
+        if let Err(e) = std::fs::write("/proc/self/oom_score_adj", cfg.oom_score_adj().to_string())
+        {
+            log::warn!(
+                "Couldn't write '{}' to /proc/self/oom_score_adj: {e}",
+                cfg.oom_score_adj()
+            );
         }
     }
 
@@ -183,7 +195,10 @@ fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
         let null = step("opening /dev/null", sys::open("/dev/null", libc::O_RDWR, 0))?;
         let targets: &[RawFd] = if cfg.silent() { &[0, 1, 2] } else { &[2] };
         for t in targets {
-            step("redirecting stdio to /dev/null", sys::dup2(null.as_raw_fd(), *t))?;
+            step(
+                "redirecting stdio to /dev/null",
+                sys::dup2(null.as_raw_fd(), *t),
+            )?;
         }
     }
 
@@ -202,19 +217,31 @@ fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
 
     // 5. containment
     if plan.userns || rustix::process::geteuid().is_root() {
-        step("switching uid/gid", user::switch_ids(&plan.maps, plan.userns))?;
+        step(
+            "switching uid/gid",
+            user::switch_ids(&plan.maps, plan.userns),
+        )?;
     }
-    step("setting up the filesystem", mount::setup(plan.jail, &plan.mounts))?;
+    step(
+        "setting up the filesystem",
+        mount::setup(plan.jail, &plan.mounts),
+    )?;
     step("bringing up the loopback interface 'lo'", net::setup(cfg))?;
     if cfg.clone_newuts() {
-        step("setting the hostname (--hostname)", sys::sethostname(cfg.hostname()))?;
+        step(
+            "setting the hostname (--hostname)",
+            sys::sethostname(cfg.hostname()),
+        )?;
     }
     if !cfg.disable_no_new_privs() {
         if let Err(e) = rustix::thread::set_no_new_privs(true) {
             log::warn!("prctl(PR_SET_NO_NEW_PRIVS) failed: {e}");
         }
     }
-    step("setting capabilities (--keep_caps/--cap)", caps::apply(cfg.keep_caps(), &plan.caps))?;
+    step(
+        "setting capabilities (--keep_caps/--cap)",
+        caps::apply(cfg.keep_caps(), &plan.caps),
+    )?;
     if cfg.max_cpus() > 0 {
         restrict_cpus(cfg.max_cpus() as usize);
     }
@@ -222,7 +249,11 @@ fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
         #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
         step(
             "disabling the TSC (--disable_tsc)",
-            sys::prctl(libc::PR_SET_TSC, libc::PR_TSC_SIGSEGV as libc::c_ulong, "PR_SET_TSC"),
+            sys::prctl(
+                libc::PR_SET_TSC,
+                libc::PR_TSC_SIGSEGV as libc::c_ulong,
+                "PR_SET_TSC",
+            ),
         )?;
         #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
         log::warn!("--disable_tsc is only supported on x86; ignored");
@@ -230,11 +261,18 @@ fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
     step("setting resource limits", rlimit::apply(&plan.limits))?;
     step(
         "setting the parent-death signal",
-        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG"),
+        sys::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            "PR_SET_PDEATHSIG",
+        ),
     )?;
     let persona = personality_flags(cfg);
     if persona != 0 {
-        step("setting the personality (--persona_*)", sys::personality(persona))?;
+        step(
+            "setting the personality (--persona_*)",
+            sys::personality(persona),
+        )?;
     }
     if let Err(e) = sys::set_nice(cfg.nice_level()) {
         log::warn!("{e}");
@@ -244,7 +282,10 @@ fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
             log::warn!("setsid() failed: {e}");
         }
     }
-    step("marking file descriptors close-on-exec", mark_cloexec(&cfg.pass_fd))?;
+    step(
+        "marking file descriptors close-on-exec",
+        mark_cloexec(&cfg.pass_fd),
+    )?;
 
     // 6./7. environment is prepared; announce
     log::info!(
@@ -260,7 +301,12 @@ fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
 
     // 9. exec
     let e = match &plan.exec_fd {
-        Some(fd) => sys::execveat_fd(fd.as_raw_fd(), &plan.path.to_string_lossy(), &plan.argv, &plan.envp),
+        Some(fd) => sys::execveat_fd(
+            fd.as_raw_fd(),
+            &plan.path.to_string_lossy(),
+            &plan.argv,
+            &plan.envp,
+        ),
         None => sys::execve(&plan.path, &plan.argv, &plan.envp),
     };
     Err(e.to_string())
@@ -298,7 +344,10 @@ fn restrict_cpus(n: usize) {
         .collect();
     if n >= avail.len() {
         if n > avail.len() {
-            log::warn!("--max_cpus {n} is more than the {} CPUs available; using all", avail.len());
+            log::warn!(
+                "--max_cpus {n} is more than the {} CPUs available; using all",
+                avail.len()
+            );
         }
         return;
     }

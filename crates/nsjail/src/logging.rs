@@ -65,7 +65,12 @@ impl log::Log for Facade {
             .module_path()
             .and_then(|m| m.rsplit("::").next())
             .unwrap_or("nsjail");
-        let line = format_line(lvl, module, record.line().unwrap_or(0), &record.args().to_string());
+        let line = format_line(
+            lvl,
+            module,
+            record.line().unwrap_or(0),
+            &record.args().to_string(),
+        );
         emit(&line);
     }
 
@@ -176,7 +181,9 @@ pub fn init(s: &LogSettings) {
 
 /// The raw fd logs go to, if any (kept open in the child until exec).
 pub fn log_fd() -> Option<RawFd> {
-    BACKEND.get().and_then(|b| b.out.as_ref().map(|o| o.as_raw_fd()))
+    BACKEND
+        .get()
+        .and_then(|b| b.out.as_ref().map(|o| o.as_raw_fd()))
 }
 
 /// Write the one fatal line (`[F]...`). Shown at every level; when logging

@@ -87,6 +87,14 @@ fn real_main() -> Result<u8, Fatal> {
     })?;
     let report = supervisor::run_once(&jail, filter.as_ref(), &cgroups)?;
     cgroups.teardown();
+    if let Some(err) = &report.error {
+        // The one line that survives `log_fd: -1` (see logging::fatal).
+        logging::fatal(
+            "main",
+            line!(),
+            &format!("Couldn't launch the child process: {err}"),
+        );
+    }
     if let Some(path) = &jail.run_report {
         report.write(path).map_err(|e| {
             Fatal(format!(
@@ -139,7 +147,10 @@ fn log_parameters(jail: &Jail) {
                 m.count(),
                 m.use_newidmap()
             );
-            if cfg.clone_newuser() && (m.outside_id() == "0" || (m.outside_id().is_empty() && rustix::process::geteuid().is_root())) {
+            if cfg.clone_newuser()
+                && (m.outside_id() == "0"
+                    || (m.outside_id().is_empty() && rustix::process::geteuid().is_root()))
+            {
                 log::warn!(
                     "Process will be {}=0 in the global user namespace, and will have user root-level access to files",
                     kind.to_uppercase()

@@ -103,7 +103,9 @@ pub fn entry_of(m: &MountPt) -> Result<Entry, MountError> {
     } else if src.is_empty() {
         true
     } else if m.is_bind() {
-        std::fs::metadata(&src).map(|md| md.is_dir()).unwrap_or(true)
+        std::fs::metadata(&src)
+            .map(|md| md.is_dir())
+            .unwrap_or(true)
     } else {
         true
     };
@@ -153,7 +155,11 @@ pub fn describe(m: &MountPt) -> String {
             m.src()
         },
         m.dst(),
-        if flags.is_empty() { "0".to_string() } else { flags.join("|") },
+        if flags.is_empty() {
+            "0".to_string()
+        } else {
+            flags.join("|")
+        },
         m.fstype(),
         m.options(),
         is_dir
@@ -222,10 +228,12 @@ impl Builder {
             if let Some(parent) = Path::new(&target).parent() {
                 mkdir_p(&parent.to_string_lossy())?;
             }
-            return std::os::unix::fs::symlink(&e.src, &target).map_err(|source| MountError::Create {
-                what: "symlink",
-                path: format!("{} -> {}", e.dst, e.src),
-                source,
+            return std::os::unix::fs::symlink(&e.src, &target).map_err(|source| {
+                MountError::Create {
+                    what: "symlink",
+                    path: format!("{} -> {}", e.dst, e.src),
+                    source,
+                }
             });
         }
         make_mountpoint(&target, e.is_dir)?;
@@ -305,13 +313,25 @@ pub fn setup(jail: &Jail, entries: &[Entry]) -> Result<(), MountError> {
     sys::chdir("/")?;
     sys::mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
     let scratch = scratch_dir()?;
-    sys::mount(None, scratch, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some("size=16777216,mode=0755"))?;
+    sys::mount(
+        None,
+        scratch,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some("size=16777216,mode=0755"),
+    )?;
     sys::chdir(scratch)?;
     for d in ["oldroot", "newroot"] {
         let p = join(scratch, d);
         mkdir_p(&p)?;
     }
-    sys::mount(None, &join(scratch, "newroot"), Some("tmpfs"), 0, Some(ROOT_TMPFS_OPTS))?;
+    sys::mount(
+        None,
+        &join(scratch, "newroot"),
+        Some("tmpfs"),
+        0,
+        Some(ROOT_TMPFS_OPTS),
+    )?;
     sys::pivot_root(".", "oldroot")?;
     sys::chdir("/")?;
 
@@ -332,7 +352,11 @@ pub fn setup(jail: &Jail, entries: &[Entry]) -> Result<(), MountError> {
     }
     // The bare root tmpfs is read-only unless something mounted over `/`
     // decides otherwise (that entry's own remount below).
-    if !b.mounted.iter().any(|e| e.dst.trim_start_matches('/').is_empty()) {
+    if !b
+        .mounted
+        .iter()
+        .any(|e| e.dst.trim_start_matches('/').is_empty())
+    {
         sys::mount(
             None,
             NEWROOT,

@@ -122,7 +122,8 @@ impl Report {
 
     /// Write the report to `path`.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let mut text = serde_json::to_string_pretty(&self.to_json()).map_err(std::io::Error::other)?;
+        let mut text =
+            serde_json::to_string_pretty(&self.to_json()).map_err(std::io::Error::other)?;
         text.push('\n');
         std::fs::write(path, text)
     }
@@ -134,7 +135,8 @@ mod tests {
 
     #[test]
     fn json_fields() {
-        let mut r = Report::setup_failed("execve('/x') failed: No such file or directory".into(), 3);
+        let mut r =
+            Report::setup_failed("execve('/x') failed: No such file or directory".into(), 3);
         r.cgroup.oom_killed = Some(false);
         let v = r.to_json();
         assert_eq!(v["exit_code"], 255);

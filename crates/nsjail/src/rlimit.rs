@@ -23,6 +23,8 @@ pub fn resolve(cfg: &config::NsJailConfig) -> Result<Vec<Limit>, SysError> {
     }
     let mut out = Vec::new();
     for s in config::rlimit_plan(cfg) {
+        // u32 on glibc, c_int on musl.
+        #[allow(clippy::unnecessary_cast)]
         let resource = s.resource as u32;
         let value = match s.value {
             config::RlimitValue::Value(v) => v,

@@ -54,7 +54,11 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// Run one jail to completion. Returns nsjail's exit code and the report.
-pub fn run_once(jail: &Jail, filter: Option<&Filter>, cgroups: &Cgroups) -> Result<Report, SuperError> {
+pub fn run_once(
+    jail: &Jail,
+    filter: Option<&Filter>,
+    cgroups: &Cgroups,
+) -> Result<Report, SuperError> {
     let cfg = &jail.cfg;
     let handled = [
         libc::SIGINT,
@@ -77,9 +81,7 @@ pub fn run_once(jail: &Jail, filter: Option<&Filter>, cgroups: &Cgroups) -> Resu
     let plan = match Plan::prepare(jail, filter) {
         Ok(p) => p,
         Err(e) => {
-            let msg = e.to_string();
-            log::error!("Couldn't prepare the jail: {msg}");
-            return Ok(Report::setup_failed(msg, ms(start.elapsed())));
+            return Ok(Report::setup_failed(e.to_string(), ms(start.elapsed())));
         }
     };
     let kmsg = filter.and_then(|_| crate::seccomp_report::open_kmsg());
@@ -95,7 +97,6 @@ pub fn run_once(jail: &Jail, filter: Option<&Filter>, cgroups: &Cgroups) -> Resu
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
             let msg = format!("{e} (namespaces need root or unprivileged user namespaces; try disabling some with --disable_clone_*)");
-            log::error!("Couldn't launch the child process: {msg}");
             return Ok(Report::setup_failed(msg, ms(start.elapsed())));
         }
     };
@@ -111,17 +112,18 @@ pub fn run_once(jail: &Jail, filter: Option<&Filter>, cgroups: &Cgroups) -> Resu
         sys::write_all(parent_sock.as_raw_fd(), b"D")
             .map_err(|e| format!("releasing the child (pid={pid}): {e}"))
     };
-    let mut setup_error = parent_setup().err();
-    if setup_error.is_some() {
-        let _ = sys::kill(pid, libc::SIGKILL);
-    } else {
-        setup_error = read_child_error(&parent_sock);
-    }
+    let setup_error = match parent_setup() {
+        Ok(()) => read_child_error(&parent_sock),
+        Err(parent_err) => {
+            // The child may have failed first (and explained why): prefer its words.
+            let _ = sys::kill(pid, libc::SIGKILL);
+            Some(read_child_error(&parent_sock).unwrap_or(parent_err))
+        }
+    };
     drop(parent_sock);
     drop(plan);
 
     if let Some(err) = setup_error {
-        log::error!("Launching the child process failed: {err}");
         let reaped = sys::reap(pid)?;
         log_exit(pid, reaped.state);
         finish_cgroup(jail_cg);
@@ -252,7 +254,9 @@ fn supervise(jail: &Jail, pid: i32, start: Instant, sfd: &OwnedFd) -> Result<Out
         if let Some(d) = deadline.filter(|_| !time_limit_hit) {
             if now >= d {
                 let run = now.duration_since(start).as_secs();
-                log::info!("pid={pid} run time >= time limit ({run} >= {limit}) ({REMOTE}). Killing it");
+                log::info!(
+                    "pid={pid} run time >= time limit ({run} >= {limit}) ({REMOTE}). Killing it"
+                );
                 let _ = sys::kill(pid, libc::SIGCONT);
                 sys::kill(pid, libc::SIGKILL)?;
                 time_limit_hit = true;
@@ -273,7 +277,10 @@ fn supervise(jail: &Jail, pid: i32, start: Instant, sfd: &OwnedFd) -> Result<Out
             if FATAL_SIGNALS.contains(&sig) {
                 fatal_signal = Some(sig);
                 if cfg.forward_signals() {
-                    log::info!("Forwarding signal {} ({sig}) to pid={pid}", sys::signal_name(sig));
+                    log::info!(
+                        "Forwarding signal {} ({sig}) to pid={pid}",
+                        sys::signal_name(sig)
+                    );
                     sys::kill(pid, sig)?;
                 } else {
                     log::info!("Server stops due to fatal signal ({sig}) caught. Exiting");

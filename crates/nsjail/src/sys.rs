@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// A failed system call: which call, on what, and the OS error.
 #[derive(Debug, thiserror::Error)]
-#[error("{call}({what}) failed: {source}")]
+#[error("{call}({what}) failed: {}", errno_text(source))]
 pub struct SysError {
     /// The call that failed, e.g. `mount`.
     pub call: &'static str,
@@ -16,6 +16,15 @@ pub struct SysError {
     /// The OS error.
     #[source]
     pub source: io::Error,
+}
+
+/// An OS error as `strerror` words, without Rust's " (os error N)" suffix.
+pub fn errno_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
+    }
 }
 
 /// Result of the wrappers in this module.
@@ -38,7 +47,11 @@ pub fn err_from(call: &'static str, what: impl Into<String>, e: io::Error) -> Sy
     }
 }
 
-fn check(rc: libc::c_long, call: &'static str, what: impl FnOnce() -> String) -> SysResult<libc::c_long> {
+fn check(
+    rc: libc::c_long,
+    call: &'static str,
+    what: impl FnOnce() -> String,
+) -> SysResult<libc::c_long> {
     if rc < 0 {
         Err(err(call, what()))
     } else {
@@ -319,7 +332,15 @@ pub fn personality(flags: libc::c_ulong) -> SysResult<()> {
 /// prctl(2) with integer arguments; for the options no safe crate covers.
 pub fn prctl(option: libc::c_int, arg2: libc::c_ulong, name: &'static str) -> SysResult<()> {
     // SAFETY: the options used with this wrapper take only integer arguments.
-    let rc = unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    let rc = unsafe {
+        libc::prctl(
+            option,
+            arg2,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
     check(rc as libc::c_long, "prctl", || name.to_string()).map(|_| ())
 }
 
@@ -335,7 +356,10 @@ pub fn prctl_ambient(op: libc::c_int, cap: u32) -> SysResult<()> {
             0 as libc::c_ulong,
         )
     };
-    check(rc as libc::c_long, "prctl", || format!("PR_CAP_AMBIENT op={op} cap={cap}")).map(|_| ())
+    check(rc as libc::c_long, "prctl", || {
+        format!("PR_CAP_AMBIENT op={op} cap={cap}")
+    })
+    .map(|_| ())
 }
 
 /// setpriority(PRIO_PROCESS, 0, nice).
@@ -353,7 +377,10 @@ pub fn set_rlimit(resource: u32, name: &str, soft: u64, hard: u64) -> SysResult<
     };
     // SAFETY: `lim` is a valid rlimit64; old-limit pointer is NULL.
     let rc = unsafe { libc::prlimit64(0, resource as _, &lim, std::ptr::null_mut()) };
-    check(rc as libc::c_long, "setrlimit", || format!("{name}, {soft}")).map(|_| ())
+    check(rc as libc::c_long, "setrlimit", || {
+        format!("{name}, {soft}")
+    })
+    .map(|_| ())
 }
 
 /// getrlimit(2) on ourselves: (soft, hard).
@@ -403,7 +430,11 @@ pub fn install_seccomp(filter: &[libc::sock_filter], log: bool) -> SysResult<()>
         format!(
             "{} instructions{}",
             filter.len(),
-            if log { ", SECCOMP_FILTER_FLAG_LOG|TSYNC" } else { "" }
+            if log {
+                ", SECCOMP_FILTER_FLAG_LOG|TSYNC"
+            } else {
+                ""
+            }
         )
     })
     .map(|_| ())
@@ -462,8 +493,8 @@ pub fn cloexec_range(first: u32, last: u32) -> SysResult<()> {
     if rc == 0 {
         return Ok(());
     }
-    let dir = std::fs::read_dir("/proc/self/fd")
-        .map_err(|e| err_from("opendir", "/proc/self/fd", e))?;
+    let dir =
+        std::fs::read_dir("/proc/self/fd").map_err(|e| err_from("opendir", "/proc/self/fd", e))?;
     let fds: Vec<u32> = dir
         .filter_map(|d| d.ok()?.file_name().to_str()?.parse().ok())
         .collect();
@@ -501,7 +532,9 @@ pub fn dup2(old: RawFd, new: RawFd) -> SysResult<()> {
 pub fn dup_cloexec(fd: RawFd, min: RawFd) -> SysResult<OwnedFd> {
     // SAFETY: integer arguments; errors are reported via errno.
     let rc = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
-    check(rc as libc::c_long, "fcntl(F_DUPFD_CLOEXEC)", || fd.to_string())?;
+    check(rc as libc::c_long, "fcntl(F_DUPFD_CLOEXEC)", || {
+        fd.to_string()
+    })?;
     // SAFETY: `rc` is a fresh descriptor that we own.
     Ok(unsafe { OwnedFd::from_raw_fd(rc) })
 }
@@ -528,7 +561,9 @@ pub fn socketpair() -> SysResult<(OwnedFd, OwnedFd)> {
             fds.as_mut_ptr(),
         )
     };
-    check(rc as libc::c_long, "socketpair", || "AF_UNIX, SOCK_STREAM".into())?;
+    check(rc as libc::c_long, "socketpair", || {
+        "AF_UNIX, SOCK_STREAM".into()
+    })?;
     // SAFETY: both descriptors are fresh and owned by us.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
@@ -780,7 +815,8 @@ pub fn interface_up(ifname: &str) -> SysResult<()> {
 
 /// sethostname(2).
 pub fn sethostname(name: &str) -> SysResult<()> {
-    rustix::system::sethostname(name.as_bytes()).map_err(|e| err_from("sethostname", name, e.into()))
+    rustix::system::sethostname(name.as_bytes())
+        .map_err(|e| err_from("sethostname", name, e.into()))
 }
 
 /// Local time broken down for log lines: (tm, gmtoff seconds).

@@ -87,7 +87,11 @@ fn resolve_one(text: &str, kind: &'static str, current: u32) -> Result<u32, User
     })
 }
 
-fn resolve_list(maps: &[IdMap], kind: &'static str, current: u32) -> Result<Vec<IdRange>, UserError> {
+fn resolve_list(
+    maps: &[IdMap],
+    kind: &'static str,
+    current: u32,
+) -> Result<Vec<IdRange>, UserError> {
     let mut out = Vec::with_capacity(maps.len().max(1));
     for m in maps {
         out.push(IdRange {

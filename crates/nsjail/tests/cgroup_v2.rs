@@ -33,7 +33,7 @@ fn v2() -> Result<(PathBuf, PathBuf), String> {
         .find(|m| m.fstype == "cgroup2")
         .ok_or("no cgroup2 mount on this host")?;
     let pc = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
-    let own = parse::own_cgroup_dir(&pc, &[m.clone()], &m.mount_point, None)
+    let own = parse::own_cgroup_dir(&pc, std::slice::from_ref(&m), &m.mount_point, None)
         .ok_or("no 0:: line in /proc/self/cgroup")?;
     Ok((m.mount_point, own))
 }
@@ -301,7 +301,7 @@ fn vm_v2_no_internal_process_rule_leaves_nothing() {
         jail.remove().expect("remove");
         assert_gone(&dirs);
         cg.teardown();
-        assert_gone(&[self_dir.clone()]);
+        assert_gone(std::slice::from_ref(&self_dir));
         assert!(
             read(&parent.join("cgroup.procs")).contains(&me),
             "moved back"

@@ -43,7 +43,10 @@ fn keep_caps_and_disable_no_new_privs() {
     if !root_or_skip("keep_caps_and_disable_no_new_privs") {
         return;
     }
-    let o = sh(&["-q", "--keep_caps", "--disable_no_new_privs"], "cat /proc/self/status");
+    let o = sh(
+        &["-q", "--keep_caps", "--disable_no_new_privs"],
+        "cat /proc/self/status",
+    );
     assert_eq!(o.code, Some(0), "{o:?}");
     let eff = u64::from_str_radix(&status_field(&o.stdout, "CapEff"), 16).unwrap();
     let amb = u64::from_str_radix(&status_field(&o.stdout, "CapAmb"), 16).unwrap();
@@ -72,11 +75,24 @@ fn rlimit_flags_value_inf_and_soft() {
     if !root_or_skip("rlimit_flags_value_inf_and_soft") {
         return;
     }
-    let mut own = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut own = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: writable rlimit struct.
     unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut own) };
     let o = sh(
-        &["-q", "--rlimit_nofile", "77", "--rlimit_as", "inf", "--rlimit_stack", "16", "--rlimit_cpu", "soft"],
+        &[
+            "-q",
+            "--rlimit_nofile",
+            "77",
+            "--rlimit_as",
+            "inf",
+            "--rlimit_stack",
+            "16",
+            "--rlimit_cpu",
+            "soft",
+        ],
         "ulimit -n; ulimit -v; ulimit -s; ulimit -p; ulimit -t",
     );
     assert_eq!(o.code, Some(0), "{o:?}");
@@ -90,7 +106,10 @@ fn rlimit_flags_value_inf_and_soft() {
         own.rlim_cur.to_string()
     };
     assert_eq!(lines[3], nproc, "nproc inherited (type SOFT by default)");
-    let mut cpu = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut cpu = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: writable rlimit struct.
     unsafe { libc::getrlimit(libc::RLIMIT_CPU, &mut cpu) };
     let want = if cpu.rlim_cur == libc::RLIM_INFINITY {
@@ -106,7 +125,10 @@ fn ids_and_maps_default_and_custom() {
     if !root_or_skip("ids_and_maps_default_and_custom") {
         return;
     }
-    let o = sh(&["-q"], "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map");
+    let o = sh(
+        &["-q"],
+        "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map",
+    );
     assert_eq!(o.code, Some(0), "{o:?}");
     assert_eq!(o.norm(), "0\n0\n0 0 1\n0 0 1");
 
@@ -129,7 +151,10 @@ fn newuidmap_ranges() {
         return;
     }
     // Mapping one's own id needs no /etc/subuid entry.
-    let o = sh(&["-q", "-U", "0:0:1", "-G", "0:0:1"], "cat /proc/self/uid_map /proc/self/gid_map; id -u");
+    let o = sh(
+        &["-q", "-U", "0:0:1", "-G", "0:0:1"],
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+    );
     assert_eq!(o.code, Some(0), "{o:?}");
     assert_eq!(o.norm(), "0 0 1\n0 0 1\n0");
 }
@@ -140,10 +165,18 @@ fn namespaces_are_new_unless_disabled() {
         return;
     }
     let kinds = ["net", "uts", "ipc", "pid", "mnt", "user", "cgroup"];
-    let script: String = kinds.iter().map(|k| format!("readlink /proc/self/ns/{k};")).collect();
+    let script: String = kinds
+        .iter()
+        .map(|k| format!("readlink /proc/self/ns/{k};"))
+        .collect();
     let host: Vec<String> = kinds
         .iter()
-        .map(|k| std::fs::read_link(format!("/proc/self/ns/{k}")).unwrap().display().to_string())
+        .map(|k| {
+            std::fs::read_link(format!("/proc/self/ns/{k}"))
+                .unwrap()
+                .display()
+                .to_string()
+        })
         .collect();
     let o = sh(&["-q"], &script);
     assert_eq!(o.code, Some(0), "{o:?}");
@@ -164,7 +197,10 @@ fn pid_one_and_own_proc() {
     if !root_or_skip("pid_one_and_own_proc") {
         return;
     }
-    let o = sh(&["-q"], "echo $$; ls /proc | grep -c '^[0-9]'; cat /proc/1/comm");
+    let o = sh(
+        &["-q"],
+        "echo $$; ls /proc | grep -c '^[0-9]'; cat /proc/1/comm",
+    );
     assert_eq!(o.code, Some(0), "{o:?}");
     let l: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(l[0], "1");
@@ -190,11 +226,17 @@ fn loopback_up_unless_iface_no_lo() {
         return;
     }
     // An up `lo` carries ::1; /proc/self/net shows the jail's own netns.
-    let o = sh(&["-q"], "cat /proc/self/net/if_inet6 2>/dev/null | grep -c lo; grep -c lo /proc/self/net/dev");
+    let o = sh(
+        &["-q"],
+        "cat /proc/self/net/if_inet6 2>/dev/null | grep -c lo; grep -c lo /proc/self/net/dev",
+    );
     assert_eq!(o.code, Some(0), "{o:?}");
     let l: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(l[0], "1", "lo has ::1 when up: {o:?}");
-    let o = sh(&["-q", "--iface_no_lo"], "cat /proc/self/net/if_inet6 2>/dev/null | grep -c lo; true");
+    let o = sh(
+        &["-q", "--iface_no_lo"],
+        "cat /proc/self/net/if_inet6 2>/dev/null | grep -c lo; true",
+    );
     assert_eq!(o.stdout.trim(), "0", "lo stays down: {o:?}");
 }
 
@@ -204,7 +246,16 @@ fn environment_is_clean_with_envars() {
         return;
     }
     let args = [
-        "-Mo", "--chroot", "/", "-q", "-E", "FOO=bar", "-E", "NSJ_COPY", "--", "/usr/bin/env",
+        "-Mo",
+        "--chroot",
+        "/",
+        "-q",
+        "-E",
+        "FOO=bar",
+        "-E",
+        "NSJ_COPY",
+        "--",
+        "/usr/bin/env",
     ];
     let o = run_env(
         &args,
@@ -218,7 +269,11 @@ fn environment_is_clean_with_envars() {
 
     let mut keep = args.to_vec();
     keep.insert(3, "-e");
-    let o = run_env(&keep, &[("NSJ_OTHER", "other")], std::time::Duration::from_secs(30));
+    let o = run_env(
+        &keep,
+        &[("NSJ_OTHER", "other")],
+        std::time::Duration::from_secs(30),
+    );
     assert!(o.stdout.lines().any(|l| l == "NSJ_OTHER=other"), "{o:?}");
     assert!(o.stdout.lines().any(|l| l == "FOO=bar"), "{o:?}");
 }
@@ -241,7 +296,11 @@ fn only_stdio_and_pass_fd_survive() {
         .unwrap();
     let o = wait_out(child, start, std::time::Duration::from_secs(30));
     assert_eq!(o.code, Some(0), "{o:?}");
-    let fds: Vec<u32> = o.stdout.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let fds: Vec<u32> = o
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
     assert!(fds.contains(&7), "pass_fd 7 kept: {fds:?}");
     assert!(!fds.contains(&5), "fd 5 closed: {fds:?}");
     // 0,1,2,7 and ls's own directory fd
@@ -253,7 +312,13 @@ fn nice_level_default_19_and_flag() {
     if !root_or_skip("nice_level_default_19_and_flag") {
         return;
     }
-    let field = |o: &Out| o.stdout.split_whitespace().nth(18).unwrap_or("?").to_string();
+    let field = |o: &Out| {
+        o.stdout
+            .split_whitespace()
+            .nth(18)
+            .unwrap_or("?")
+            .to_string()
+    };
     let o = sh(&["-q"], "cat /proc/self/stat");
     assert_eq!(field(&o), "19", "{o:?}");
     let o = sh(&["-q", "--nice_level", "3"], "cat /proc/self/stat");
@@ -266,7 +331,10 @@ fn chroot_root_is_read_only_and_cwd_applies() {
         return;
     }
     let probe = "/etc/.nsjail-rw-probe";
-    let o = sh(&["-q", "-D", "/etc"], &format!("pwd; touch {probe} 2>/dev/null && echo wrote || echo ro"));
+    let o = sh(
+        &["-q", "-D", "/etc"],
+        &format!("pwd; touch {probe} 2>/dev/null && echo wrote || echo ro"),
+    );
     let _ = std::fs::remove_file(probe);
     assert_eq!(o.code, Some(0), "{o:?}");
     assert_eq!(o.stdout, "/etc\nro\n");
@@ -279,14 +347,20 @@ fn chroot_dir_with_pivot_root_and_without_mount_ns() {
     }
     // /usr is a usable root on a merged-/usr system: /bin/sh and the loader
     // resolve inside it.
-    if !std::path::Path::new("/usr/bin/sh").exists() || !std::path::Path::new("/usr/lib64").is_dir() {
+    if !std::path::Path::new("/usr/bin/sh").exists() || !std::path::Path::new("/usr/lib64").is_dir()
+    {
         eprintln!("SKIP chroot_dir_with_pivot_root_and_without_mount_ns: needs a merged /usr");
         return;
     }
     for extra in [&[][..], &["--disable_clone_newns"][..]] {
         let mut a = vec!["-Mo", "--chroot", "/usr", "-q", "--disable_proc"];
         a.extend_from_slice(extra);
-        a.extend_from_slice(&["--", "/bin/sh", "-c", "test -d /share && test ! -d /usr && echo inside"]);
+        a.extend_from_slice(&[
+            "--",
+            "/bin/sh",
+            "-c",
+            "test -d /share && test ! -d /usr && echo inside",
+        ]);
         let o = run(&a);
         assert_eq!(o.code, Some(0), "{extra:?}: {o:?}");
         assert_eq!(o.stdout, "inside\n", "{extra:?}");
@@ -314,7 +388,11 @@ fn silent_and_stderr_to_null() {
         return;
     }
     let o = sh(&["-Q", "--stderr_to_null"], "echo out; echo err >&2");
-    assert_eq!((o.stdout.as_str(), o.stderr.as_str()), ("out\n", ""), "{o:?}");
+    assert_eq!(
+        (o.stdout.as_str(), o.stderr.as_str()),
+        ("out\n", ""),
+        "{o:?}"
+    );
     let o = sh(&["-Q", "--silent"], "echo out; echo err >&2");
     assert_eq!((o.stdout.as_str(), o.stderr.as_str()), ("", ""), "{o:?}");
 }
@@ -334,7 +412,11 @@ fn oom_score_adj_personality_and_setsid() {
     assert_eq!(l[1], "00040000", "ADDR_NO_RANDOMIZE");
     assert_eq!(l[2], "1", "session leader (setsid): sid = own pid 1");
     let o = sh(&["-q", "--skip_setsid"], "cut -d' ' -f6 /proc/self/stat");
-    assert_eq!(o.stdout.trim(), "0", "session of a process outside the pid namespace: {o:?}");
+    assert_eq!(
+        o.stdout.trim(),
+        "0",
+        "session of a process outside the pid namespace: {o:?}"
+    );
 }
 
 #[test]
@@ -342,10 +424,16 @@ fn max_cpus_restricts_affinity() {
     if !root_or_skip("max_cpus_restricts_affinity") {
         return;
     }
-    let o = sh(&["-q", "--max_cpus", "1"], "grep Cpus_allowed_list /proc/self/status");
+    let o = sh(
+        &["-q", "--max_cpus", "1"],
+        "grep Cpus_allowed_list /proc/self/status",
+    );
     assert_eq!(o.code, Some(0), "{o:?}");
     let list = o.stdout.split(':').nth(1).unwrap().trim().to_string();
-    assert!(!list.contains(',') && !list.contains('-'), "one CPU: {list}");
+    assert!(
+        !list.contains(',') && !list.contains('-'),
+        "one CPU: {list}"
+    );
 }
 
 #[test]
@@ -353,7 +441,17 @@ fn execute_fd_and_no_pivotroot() {
     if !root_or_skip("execute_fd_and_no_pivotroot") {
         return;
     }
-    let o = run(&["-Mo", "--chroot", "/", "-q", "--execute_fd", "--", "/bin/sh", "-c", "exit 6"]);
+    let o = run(&[
+        "-Mo",
+        "--chroot",
+        "/",
+        "-q",
+        "--execute_fd",
+        "--",
+        "/bin/sh",
+        "-c",
+        "exit 6",
+    ]);
     assert_eq!(o.code, Some(6), "{o:?}");
     let o = sh(&["-q", "--no_pivotroot"], "test -d /proc/1 && echo ok");
     assert_eq!(o.code, Some(0), "{o:?}");

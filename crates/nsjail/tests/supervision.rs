@@ -20,8 +20,17 @@ fn exit_status_is_mirrored() {
     }
     let o = sh(&[], "exit 0");
     assert_eq!(o.code, Some(0), "{o:?}");
-    assert!(o.stderr.contains("Executing '/bin/sh' for '[STANDALONE MODE]'"), "{}", o.stderr);
-    assert!(o.stderr.contains("exited with status: 0, (PIDs left: 0)"), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("Executing '/bin/sh' for '[STANDALONE MODE]'"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("exited with status: 0, (PIDs left: 0)"),
+        "{}",
+        o.stderr
+    );
     let o = sh(&[], "exit 3");
     assert_eq!(o.code, Some(3), "{o:?}");
     assert!(o.stderr.contains("exited with status: 3"), "{}", o.stderr);
@@ -33,9 +42,16 @@ fn killed_by_signal_gives_128_plus_signal() {
         return;
     }
     // Not PID 1 (no new pid namespace), so a self-sent SIGSEGV is fatal.
-    let o = sh(&["--disable_clone_newpid", "--disable_proc"], "kill -SEGV $$");
+    let o = sh(
+        &["--disable_clone_newpid", "--disable_proc"],
+        "kill -SEGV $$",
+    );
     assert_eq!(o.code, Some(139), "{o:?}");
-    assert!(o.stderr.contains("terminated with signal: SIGSEGV (11)"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("terminated with signal: SIGSEGV (11)"),
+        "{}",
+        o.stderr
+    );
     // As PID 1 of its namespace the same self-signal is ignored (nsjail too).
     let o = sh(&["-q"], "kill -SEGV $$; exit 0");
     assert_eq!(o.code, Some(0), "{o:?}");
@@ -48,11 +64,30 @@ fn time_limit_kills_with_137() {
     }
     let report = temp_path("tl.json");
     let r = report.to_str().unwrap();
-    let o = run(&["-Mo", "--chroot", "/", "-t", "1", "--run_report", r, "--", "/bin/sleep", "10"]);
+    let o = run(&[
+        "-Mo",
+        "--chroot",
+        "/",
+        "-t",
+        "1",
+        "--run_report",
+        r,
+        "--",
+        "/bin/sleep",
+        "10",
+    ]);
     assert_eq!(o.code, Some(137), "{o:?}");
     assert!(o.elapsed >= Duration::from_millis(1000), "{:?}", o.elapsed);
-    assert!(o.elapsed < Duration::from_millis(1600), "limit enforced promptly: {:?}", o.elapsed);
-    assert!(o.stderr.contains("run time >= time limit (1 >= 1)"), "{}", o.stderr);
+    assert!(
+        o.elapsed < Duration::from_millis(1600),
+        "limit enforced promptly: {:?}",
+        o.elapsed
+    );
+    assert!(
+        o.stderr.contains("run time >= time limit (1 >= 1)"),
+        "{}",
+        o.stderr
+    );
     let v = json(&report);
     assert_eq!(v["status"], "time_limit");
     assert_eq!(v["exit_code"], 137);
@@ -78,14 +113,18 @@ fn exec_failure_is_255_with_reason() {
     ]);
     assert_eq!(o.code, Some(255), "{o:?}");
     assert!(
-        o.stderr.contains("execve('/nonexistent/binary') failed: No such file or directory"),
+        o.stderr
+            .contains("execve('/nonexistent/binary') failed: No such file or directory"),
         "{}",
         o.stderr
     );
     let v = json(&report);
     assert_eq!(v["status"], "setup_failed");
     assert_eq!(v["exit_code"], 255);
-    assert!(v["error"].as_str().unwrap().contains("/nonexistent/binary"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("/nonexistent/binary"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -119,7 +158,12 @@ fn seccomp_kill_is_159_and_named() {
         "echo $PPID",
     ]);
     assert_eq!(o.code, Some(159), "{o:?}");
-    assert!(o.stderr.contains("committed a syscall/seccomp violation and exited with SIGSYS"), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("committed a syscall/seccomp violation and exited with SIGSYS"),
+        "{}",
+        o.stderr
+    );
     let v = json(&report);
     assert_eq!(v["status"], "seccomp");
     assert_eq!(v["signal"], 31);
@@ -136,7 +180,10 @@ fn seccomp_errno_lets_the_program_continue() {
     if !root_or_skip("seccomp_errno_lets_the_program_continue") {
         return;
     }
-    let o = sh(&["-q", "--seccomp_string", "ERRNO(1) { mkdir } DEFAULT ALLOW"], "mkdir /tmp/x 2>&1; exit 4");
+    let o = sh(
+        &["-q", "--seccomp_string", "ERRNO(1) { mkdir } DEFAULT ALLOW"],
+        "mkdir /tmp/x 2>&1; exit 4",
+    );
     assert_eq!(o.code, Some(4), "{o:?}");
     assert!(o.stdout.contains("Operation not permitted"), "{o:?}");
 }
@@ -146,7 +193,10 @@ fn bad_policy_is_fatal() {
     if !root_or_skip("bad_policy_is_fatal") {
         return;
     }
-    let o = sh(&["--seccomp_string", "KILL { bogus_syscall } DEFAULT ALLOW"], "exit 0");
+    let o = sh(
+        &["--seccomp_string", "KILL { bogus_syscall } DEFAULT ALLOW"],
+        "exit 0",
+    );
     assert_eq!(o.code, Some(255), "{o:?}");
     assert!(o.stderr.contains("bogus_syscall"), "{}", o.stderr);
     assert!(o.stderr.contains("[F]"), "{}", o.stderr);
@@ -187,7 +237,10 @@ fn log_fd_minus_one_still_shows_the_fatal_line() {
     if !root_or_skip("log_fd_minus_one_still_shows_the_fatal_line") {
         return;
     }
-    let o = sh(&["--log_fd", "-1", "--seccomp_string", "KILL { nope_nope }"], "exit 0");
+    let o = sh(
+        &["--log_fd", "-1", "--seccomp_string", "KILL { nope_nope }"],
+        "exit 0",
+    );
     assert_eq!(o.code, Some(255), "{o:?}");
     let lines: Vec<&str> = o.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{}", o.stderr);
@@ -203,7 +256,11 @@ fn log_format_and_levels() {
         return;
     }
     let o = sh(&[], "exit 0");
-    let info = o.stderr.lines().find(|l| l.contains("Mode: STANDALONE_ONCE")).expect("mode line");
+    let info = o
+        .stderr
+        .lines()
+        .find(|l| l.contains("Mode: STANDALONE_ONCE"))
+        .expect("mode line");
     // [I][2026-11-23T22:59:01+0000] Mode: ...
     assert!(info.starts_with("[I]["), "{info}");
     assert_eq!(&info[28..31], "] M", "{info}");
@@ -225,7 +282,10 @@ fn fatal_signal_case(sig: i32, marker: &str) {
     let (code, stderr, _) = r.finish(Duration::from_secs(10));
     assert_eq!(code, Some(128 + sig), "{stderr}");
     assert!(gone(marker), "jail process left behind");
-    assert!(stderr.contains("terminated with signal: SIGKILL (9)"), "{stderr}");
+    assert!(
+        stderr.contains("terminated with signal: SIGKILL (9)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -258,10 +318,23 @@ fn forward_signals_delivers_and_keeps_the_time_limit() {
     r.signal(libc::SIGTERM);
     let (code, stderr, _) = r.finish(Duration::from_secs(10));
     assert_eq!(code, Some(143), "{stderr}");
-    assert!(stderr.contains("exited with status: 7"), "the jail's TERM trap ran: {stderr}");
+    assert!(
+        stderr.contains("exited with status: 7"),
+        "the jail's TERM trap ran: {stderr}"
+    );
 
     // PID 1 without a handler ignores the forwarded signal; the time limit still applies.
-    let mut r = Running::start(&["-Mo", "--chroot", "/", "--forward_signals", "-t", "1", "--", "/bin/sleep", "31.105"]);
+    let mut r = Running::start(&[
+        "-Mo",
+        "--chroot",
+        "/",
+        "--forward_signals",
+        "-t",
+        "1",
+        "--",
+        "/bin/sleep",
+        "31.105",
+    ]);
     assert!(r.wait_for("Executing"), "{:?}", r.seen);
     r.signal(libc::SIGTERM);
     let (code, stderr, elapsed) = r.finish(Duration::from_secs(10));
@@ -276,10 +349,23 @@ fn sigusr1_lists_the_jail() {
     if !root_or_skip("sigusr1_lists_the_jail") {
         return;
     }
-    let mut r = Running::start(&["-Mo", "--chroot", "/", "-t", "5", "--", "/bin/sleep", "31.106"]);
+    let mut r = Running::start(&[
+        "-Mo",
+        "--chroot",
+        "/",
+        "-t",
+        "5",
+        "--",
+        "/bin/sleep",
+        "31.106",
+    ]);
     assert!(r.wait_for("Executing"), "{:?}", r.seen);
     r.signal(libc::SIGUSR1);
-    assert!(r.wait_for("Total number of spawned namespaces: 1"), "{:?}", r.seen);
+    assert!(
+        r.wait_for("Total number of spawned namespaces: 1"),
+        "{:?}",
+        r.seen
+    );
     assert!(r.wait_for("Remote host: [STANDALONE MODE]"), "{:?}", r.seen);
     r.signal(libc::SIGTERM);
     let (code, _, _) = r.finish(Duration::from_secs(10));

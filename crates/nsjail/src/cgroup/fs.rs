@@ -167,6 +167,8 @@ pub mod fake {
         /// Errno for mkdir/rmdir of exact paths.
         pub mkdir_err: BTreeMap<PathBuf, i32>,
         pub rmdir_err: BTreeMap<PathBuf, i32>,
+        /// Errno for the next mkdir of exact paths (consumed).
+        pub mkdir_once: BTreeMap<PathBuf, i32>,
     }
 
     #[derive(Default)]
@@ -270,6 +272,9 @@ pub mod fake {
             let mut st = self.state.lock().unwrap();
             if let Some(e) = st.mkdir_err.get(path) {
                 return Err(err(*e));
+            }
+            if let Some(e) = st.mkdir_once.remove(path) {
+                return Err(err(e));
             }
             if st.dirs.contains(path) {
                 return Err(err(libc::EEXIST));

@@ -551,7 +551,14 @@ impl Shared {
         log::info!("Setting '{file}' to '{value}'");
         let path = dir.join(file);
         self.fs.write(&path, value).map_err(|e| CgroupError::Write {
-            hint: hint_for(&e, &format!("the file {file}")),
+            hint: if errno_is(&e, libc::ENOENT) && (file.contains("memsw") || file.contains("swap"))
+            {
+                "this kernel has no swap accounting (boot with swapaccount=1, CONFIG_MEMCG_SWAP); \
+                 or drop cgroup_mem_swap_max/cgroup_mem_memsw_max"
+                    .to_string()
+            } else {
+                hint_for(&e, &format!("the file {file}"))
+            },
             path,
             value: value.to_string(),
             limit: limit.to_string(),

@@ -644,3 +644,58 @@ fn remove_reports_a_dir_that_stays_busy() {
         "parent of a busy dir cannot go"
     );
 }
+
+#[test]
+fn missing_swap_accounting_is_explained() {
+    let mut f = hybrid();
+    f.write_hook = Some(Box::new(|p, _, _| {
+        p.ends_with("memory.memsw.limit_in_bytes")
+            .then_some(libc::ENOENT)
+    }));
+    let f = Arc::new(f);
+    let cg = setup(&f, seed_request()).unwrap();
+    let e = cg.create_for(4).unwrap_err().to_string();
+    assert!(e.contains("memory.memsw.limit_in_bytes"), "{e}");
+    assert!(e.contains("swap accounting"), "{e}");
+    assert!(e.contains("cgroup_mem_swap_max=0"), "{e}");
+    assert!(!f.has_dir("/sys/fs/cgroup/memory/NSJAIL"));
+}
+
+#[test]
+fn v1_parent_removed_by_another_nsjail_meanwhile_is_recreated() {
+    let f = Arc::new(hybrid());
+    let cg = setup(
+        &f,
+        Request {
+            pids_max: 2,
+            ..Request::default()
+        },
+    )
+    .unwrap();
+    // the first mkdir of the jail dir sees its parent vanish (ENOENT)
+    f.state
+        .lock()
+        .unwrap()
+        .mkdir_once
+        .insert("/sys/fs/cgroup/pids/NSJAIL/NSJAIL.6".into(), libc::ENOENT);
+    let j = cg.create_for(6).unwrap();
+    assert!(f.has_dir("/sys/fs/cgroup/pids/NSJAIL/NSJAIL.6"));
+    j.remove().unwrap();
+    assert!(!f.has_dir("/sys/fs/cgroup/pids/NSJAIL"));
+    // a persistent ENOENT is an error naming the directory, after a few tries
+    f.state
+        .lock()
+        .unwrap()
+        .mkdir_err
+        .insert("/sys/fs/cgroup/pids/NSJAIL/NSJAIL.7".into(), libc::ENOENT);
+    let e = cg.create_for(7).unwrap_err().to_string();
+    assert!(
+        e.contains("mkdir('/sys/fs/cgroup/pids/NSJAIL/NSJAIL.7', 0700)"),
+        "{e}"
+    );
+    assert!(e.contains("cgroup_pids_max=2"), "{e}");
+    assert!(
+        !f.has_dir("/sys/fs/cgroup/pids/NSJAIL"),
+        "created parent left after failure"
+    );
+}

@@ -48,7 +48,10 @@ pub fn root_or_skip(test: &str) -> bool {
 /// Run nsjail with `args`, optional env changes, and a watchdog of `limit`.
 pub fn run_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Out {
     let mut cmd = Command::new(NSJAIL);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -179,7 +182,10 @@ impl Running {
             if self.start.elapsed() > limit {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("nsjail did not exit within {limit:?}; stderr so far: {:?}", self.seen);
+                panic!(
+                    "nsjail did not exit within {limit:?}; stderr so far: {:?}",
+                    self.seen
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         };
