@@ -169,7 +169,7 @@ impl<'a> Parser<'a> {
                     self.program.default = Some(action);
                 }
                 tok if *tok == Tok::Use || is_action_start(tok) => {
-                    let entries = self.statements()?;
+                    let entries = self.statements(false)?;
                     match self.program.main {
                         Some(m) => self.program.policies[m].entries.extend(entries),
                         None => {
@@ -216,7 +216,7 @@ impl<'a> Parser<'a> {
         let mut default = None;
         if self.peek()?.tok != Tok::RBrace {
             if self.peek()?.tok != Tok::Default {
-                entries = self.statements()?;
+                entries = self.statements(true)?;
             }
             // Extension (nsjail's README writes it): a trailing `DEFAULT action`.
             if self.peek()?.tok == Tok::Default {
@@ -236,11 +236,14 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// `pstmt (',' pstmt)*`
-    fn statements(&mut self) -> Result<Vec<Entry>, Error> {
+    /// `pstmt (',' pstmt)*`; inside a `POLICY`, a `DEFAULT` may follow a comma.
+    fn statements(&mut self, in_policy: bool) -> Result<Vec<Entry>, Error> {
         let mut entries = vec![self.statement()?];
         while self.peek()?.tok == Tok::Comma {
             self.next()?;
+            if in_policy && self.peek()?.tok == Tok::Default {
+                break;
+            }
             entries.push(self.statement()?);
         }
         Ok(entries)
