@@ -42,7 +42,7 @@ pub(crate) const MAX_RET_DATA: u64 = 0xffff;
 /// Maximum number of syscall arguments.
 pub(crate) const MAX_ARGS: usize = 6;
 /// Maximum nesting of parentheses and `!` (protects the parser's stack).
-const MAX_NESTING: u32 = 1000;
+const MAX_NESTING: u32 = 100;
 
 pub(crate) struct Parser<'a> {
     lex: Lexer<'a>,
