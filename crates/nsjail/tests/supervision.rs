@@ -93,7 +93,7 @@ fn time_limit_kills_with_137() {
     assert_eq!(v["exit_code"], 137);
     assert_eq!(v["signal"], 9);
     let wall = v["wall_ms"].as_u64().unwrap();
-    assert!((1000..1600).contains(&wall), "{wall}");
+    assert!((1000..2000).contains(&wall), "{wall}");
 }
 
 #[test]
