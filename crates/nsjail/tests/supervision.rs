@@ -79,7 +79,7 @@ fn time_limit_kills_with_137() {
     assert_eq!(o.code, Some(137), "{o:?}");
     assert!(o.elapsed >= Duration::from_millis(1000), "{:?}", o.elapsed);
     assert!(
-        o.elapsed < Duration::from_millis(1600),
+        o.elapsed < Duration::from_millis(2000),
         "limit enforced promptly: {:?}",
         o.elapsed
     );
