@@ -100,6 +100,9 @@ pub struct Outcome {
     pub ret: u32,
     /// Instructions executed, the returning one included.
     pub executed: usize,
+    /// Instructions executed before the first load of a syscall argument (the
+    /// dispatch cost), or `None` when no argument was loaded.
+    pub before_args: Option<usize>,
 }
 
 /// Runs `prog` on `data` and returns the filter's `SECCOMP_RET_*` value.
@@ -117,6 +120,7 @@ pub fn run_counted(prog: &[SockFilter], data: &SeccompData) -> Result<Outcome, I
     let mut mem: [Option<u32>; BPF_MEMWORDS] = [None; BPF_MEMWORDS];
     let mut pc = 0usize;
     let mut executed = 0usize;
+    let mut before_args = None;
     loop {
         let Some(ins) = prog.get(pc) else {
             return Err(InterpError::FellOffEnd);
@@ -129,6 +133,9 @@ pub fn run_counted(prog: &[SockFilter], data: &SeccompData) -> Result<Outcome, I
             BPF_LD | BPF_LDX => {
                 let mode = ins.code & 0xe0;
                 let size = ins.code & 0x18;
+                if mode == BPF_ABS && ins.k >= SECCOMP_DATA_ARGS && before_args.is_none() {
+                    before_args = Some(executed - 1);
+                }
                 let value = match (mode, size) {
                     (BPF_ABS, BPF_W) if class == BPF_LD => data
                         .word(ins.k)
@@ -207,7 +214,11 @@ pub fn run_counted(prog: &[SockFilter], data: &SeccompData) -> Result<Outcome, I
                     BPF_A => a,
                     _ => return Err(bad),
                 };
-                return Ok(Outcome { ret, executed });
+                return Ok(Outcome {
+                    ret,
+                    executed,
+                    before_args,
+                });
             }
             _ => {
                 // BPF_MISC

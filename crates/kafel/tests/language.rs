@@ -56,10 +56,22 @@ fn aarch64_uses_its_own_numbers_and_arch() {
     let prog = compile("ALLOW { write, umount2 } DEFAULT KILL", &o).unwrap();
     let write = syscall_number(Arch::Aarch64, "write").unwrap();
     assert_eq!(write, 64);
-    assert_eq!(run(&prog.filter, &data(Arch::Aarch64, 64, [0; 6])), Ok(RET_ALLOW));
-    assert_eq!(run(&prog.filter, &data(Arch::Aarch64, 39, [0; 6])), Ok(RET_ALLOW));
-    assert_eq!(run(&prog.filter, &data(Arch::Aarch64, 1, [0; 6])), Ok(RET_KILL_THREAD));
-    assert_eq!(run(&prog.filter, &data(Arch::X86_64, 64, [0; 6])), Ok(RET_KILL_THREAD));
+    assert_eq!(
+        run(&prog.filter, &data(Arch::Aarch64, 64, [0; 6])),
+        Ok(RET_ALLOW)
+    );
+    assert_eq!(
+        run(&prog.filter, &data(Arch::Aarch64, 39, [0; 6])),
+        Ok(RET_ALLOW)
+    );
+    assert_eq!(
+        run(&prog.filter, &data(Arch::Aarch64, 1, [0; 6])),
+        Ok(RET_KILL_THREAD)
+    );
+    assert_eq!(
+        run(&prog.filter, &data(Arch::X86_64, 64, [0; 6])),
+        Ok(RET_KILL_THREAD)
+    );
 }
 
 #[test]
@@ -73,7 +85,10 @@ fn comments_are_ignored() {
 fn defines_work_as_numbers_and_syscalls() {
     let p = "#define MYFD 3\n#define mysys 1000\n#define E 13\nALLOW { write { fd == MYFD } }\nERRNO(E) { mysys } DEFAULT KILL";
     assert_eq!(verdict_args(p, "write", [3, 0, 0, 0, 0, 0]), RET_ALLOW);
-    assert_eq!(verdict_args(p, "write", [4, 0, 0, 0, 0, 0]), RET_KILL_THREAD);
+    assert_eq!(
+        verdict_args(p, "write", [4, 0, 0, 0, 0, 0]),
+        RET_KILL_THREAD
+    );
     assert_eq!(verdict_nr(p, 1000, [0; 6]), RET_ERRNO | 13);
     // The same value may be defined twice.
     build("#define A 1\n#define A 1\nALLOW { read { fd == A } }");
@@ -93,18 +108,38 @@ fn numbers_in_every_base() {
     for lit in ["10", "0xa", "0XA", "012", "0b1010"] {
         let p = format!("ALLOW {{ write {{ fd == {lit} }} }}");
         if lit == "0XA" {
-            assert!(compile(&p, &common::opts(X86)).is_err(), "0X is not a hex prefix");
+            assert!(
+                compile(&p, &common::opts(X86)).is_err(),
+                "0X is not a hex prefix"
+            );
             continue;
         }
-        assert_eq!(verdict_args(&p, "write", [10, 0, 0, 0, 0, 0]), RET_ALLOW, "{lit}");
-        assert_eq!(verdict_args(&p, "write", [11, 0, 0, 0, 0, 0]), RET_KILL_THREAD, "{lit}");
+        assert_eq!(
+            verdict_args(&p, "write", [10, 0, 0, 0, 0, 0]),
+            RET_ALLOW,
+            "{lit}"
+        );
+        assert_eq!(
+            verdict_args(&p, "write", [11, 0, 0, 0, 0, 0]),
+            RET_KILL_THREAD,
+            "{lit}"
+        );
     }
     // Negative decimals wrap to 64 bits, like strtoull.
     let p = "ALLOW { mmap { fd == -1 } }";
-    assert_eq!(verdict_args(p, "mmap", [0, 0, 0, 0, u64::MAX, 0]), RET_ALLOW);
-    assert_eq!(verdict_args(p, "mmap", [0, 0, 0, 0, 0xffff_ffff, 0]), RET_KILL_THREAD);
+    assert_eq!(
+        verdict_args(p, "mmap", [0, 0, 0, 0, u64::MAX, 0]),
+        RET_ALLOW
+    );
+    assert_eq!(
+        verdict_args(p, "mmap", [0, 0, 0, 0, 0xffff_ffff, 0]),
+        RET_KILL_THREAD
+    );
     let p = "ALLOW { mmap { off == 18446744073709551615 } }";
-    assert_eq!(verdict_args(p, "mmap", [0, 0, 0, 0, 0, u64::MAX]), RET_ALLOW);
+    assert_eq!(
+        verdict_args(p, "mmap", [0, 0, 0, 0, 0, u64::MAX]),
+        RET_ALLOW
+    );
 }
 
 #[test]
@@ -118,25 +153,41 @@ fn syscall_by_number() {
 
 #[test]
 fn named_arguments_of_well_known_syscalls() {
-    let p = "ALLOW { write { fd == 1 }, mmap { prot & 4 == 0 }, openat { flags & 0x40 } } DEFAULT KILL";
+    let p =
+        "ALLOW { write { fd == 1 }, mmap { prot & 4 == 0 }, openat { flags & 0x40 } } DEFAULT KILL";
     let p = p.replace("flags & 0x40 }", "(flags & 0x40) != 0 }");
     assert_eq!(verdict_args(&p, "write", [1, 0, 0, 0, 0, 0]), RET_ALLOW);
-    assert_eq!(verdict_args(&p, "write", [2, 0, 0, 0, 0, 0]), RET_KILL_THREAD);
+    assert_eq!(
+        verdict_args(&p, "write", [2, 0, 0, 0, 0, 0]),
+        RET_KILL_THREAD
+    );
     assert_eq!(verdict_args(&p, "mmap", [0, 0, 3, 0, 0, 0]), RET_ALLOW);
-    assert_eq!(verdict_args(&p, "mmap", [0, 0, 7, 0, 0, 0]), RET_KILL_THREAD);
+    assert_eq!(
+        verdict_args(&p, "mmap", [0, 0, 7, 0, 0, 0]),
+        RET_KILL_THREAD
+    );
     assert_eq!(verdict_args(&p, "openat", [0, 0, 0x41, 0, 0, 0]), RET_ALLOW);
-    assert_eq!(verdict_args(&p, "openat", [0, 0, 0x01, 0, 0, 0]), RET_KILL_THREAD);
+    assert_eq!(
+        verdict_args(&p, "openat", [0, 0, 0x01, 0, 0, 0]),
+        RET_KILL_THREAD
+    );
 }
 
 #[test]
 fn custom_argument_names() {
     let p = "ALLOW { read(f, buff, c) { f == 0 && c < 10 }, SYSCALL[1000](a, b) { b == 2 } }";
     assert_eq!(verdict_args(p, "read", [0, 0, 9, 0, 0, 0]), RET_ALLOW);
-    assert_eq!(verdict_args(p, "read", [0, 0, 10, 0, 0, 0]), RET_KILL_THREAD);
+    assert_eq!(
+        verdict_args(p, "read", [0, 0, 10, 0, 0, 0]),
+        RET_KILL_THREAD
+    );
     assert_eq!(verdict_nr(p, 1000, [0, 2, 0, 0, 0, 0]), RET_ALLOW);
     assert_eq!(verdict_nr(p, 1000, [0, 3, 0, 0, 0, 0]), RET_KILL_THREAD);
     // Custom names are 8 bytes wide: the high half counts.
-    assert_eq!(verdict_args(p, "read", [1 << 32, 0, 0, 0, 0, 0]), RET_KILL_THREAD);
+    assert_eq!(
+        verdict_args(p, "read", [1 << 32, 0, 0, 0, 0, 0]),
+        RET_KILL_THREAD
+    );
 }
 
 #[test]
@@ -164,8 +215,14 @@ fn comparisons_between_arguments() {
     let p = "ALLOW { mmap { addr < len && (prot | flags) == (fd & off) } }";
     assert_eq!(verdict_args(p, "mmap", [1, 2, 1, 2, 7, 3]), RET_ALLOW);
     assert_eq!(verdict_args(p, "mmap", [3, 2, 1, 2, 7, 3]), RET_KILL_THREAD);
-    assert_eq!(verdict_args(p, "mmap", [1 << 33, 1 << 34, 0, 0, 0, 0]), RET_ALLOW);
-    assert_eq!(verdict_args(p, "mmap", [1 << 34, 1 << 33, 0, 0, 0, 0]), RET_KILL_THREAD);
+    assert_eq!(
+        verdict_args(p, "mmap", [1 << 33, 1 << 34, 0, 0, 0, 0]),
+        RET_ALLOW
+    );
+    assert_eq!(
+        verdict_args(p, "mmap", [1 << 34, 1 << 33, 0, 0, 0, 0]),
+        RET_KILL_THREAD
+    );
     let p = "ALLOW { mmap { addr > len, 5 < prot } }";
     assert_eq!(verdict_args(p, "mmap", [1 << 33, 1, 0, 0, 0, 0]), RET_ALLOW);
     assert_eq!(verdict_args(p, "mmap", [0, 1, 6, 0, 0, 0]), RET_ALLOW);
@@ -208,17 +265,35 @@ fn narrow_arguments_compare_low_32_bits() {
     // counts, unless a constant needs 64 bits.
     let p = "ALLOW { fcntl { fd == 0x1234 } }";
     assert_eq!(verdict_args(p, "fcntl", [0x1234, 0, 0, 0, 0, 0]), RET_ALLOW);
-    assert_eq!(verdict_args(p, "fcntl", [0x1_0000_1234, 0, 0, 0, 0, 0]), RET_ALLOW);
-    assert_eq!(verdict_args(p, "fcntl", [0x1235, 0, 0, 0, 0, 0]), RET_KILL_THREAD);
+    assert_eq!(
+        verdict_args(p, "fcntl", [0x1_0000_1234, 0, 0, 0, 0, 0]),
+        RET_ALLOW
+    );
+    assert_eq!(
+        verdict_args(p, "fcntl", [0x1235, 0, 0, 0, 0, 0]),
+        RET_KILL_THREAD
+    );
     let p = "ALLOW { fcntl { fd == 0x100001234 } }";
-    assert_eq!(verdict_args(p, "fcntl", [0x1234, 0, 0, 0, 0, 0]), RET_KILL_THREAD);
-    assert_eq!(verdict_args(p, "fcntl", [0x1_0000_1234, 0, 0, 0, 0, 0]), RET_ALLOW);
+    assert_eq!(
+        verdict_args(p, "fcntl", [0x1234, 0, 0, 0, 0, 0]),
+        RET_KILL_THREAD
+    );
+    assert_eq!(
+        verdict_args(p, "fcntl", [0x1_0000_1234, 0, 0, 0, 0, 0]),
+        RET_ALLOW
+    );
     // An all-ones mask is simplified away first (Kafel does this), so 32 bits again.
     let p = "ALLOW { fcntl { fd & 0xffffffffffffffff == 1 } }";
-    assert_eq!(verdict_args(p, "fcntl", [0x7_0000_0001, 0, 0, 0, 0, 0]), RET_ALLOW);
+    assert_eq!(
+        verdict_args(p, "fcntl", [0x7_0000_0001, 0, 0, 0, 0, 0]),
+        RET_ALLOW
+    );
     // 8-byte arguments always compare 64 bits.
     let p = "ALLOW { mmap { len == 1 } }";
-    assert_eq!(verdict_args(p, "mmap", [0, 0x1_0000_0001, 0, 0, 0, 0]), RET_KILL_THREAD);
+    assert_eq!(
+        verdict_args(p, "mmap", [0, 0x1_0000_0001, 0, 0, 0, 0]),
+        RET_KILL_THREAD
+    );
 }
 
 #[test]
@@ -254,7 +329,8 @@ fn conditional_rule_falls_back_to_default() {
 
 #[test]
 fn policies_and_use() {
-    let p = "POLICY a { ALLOW { read } }\nPOLICY b { USE a, ERRNO(1) { write } }\nUSE b DEFAULT KILL";
+    let p =
+        "POLICY a { ALLOW { read } }\nPOLICY b { USE a, ERRNO(1) { write } }\nUSE b DEFAULT KILL";
     assert_eq!(verdict(p, "read"), RET_ALLOW);
     assert_eq!(verdict(p, "write"), RET_ERRNO | 1);
     assert_eq!(verdict(p, "open"), RET_KILL_THREAD);
@@ -290,7 +366,11 @@ fn policy_level_default_extension() {
     let p = "POLICY a { ALLOW { read }, DEFAULT ERRNO(4) }\nKILL { write }, USE a, ALLOW { open }\nDEFAULT KILL";
     assert_eq!(verdict(p, "read"), RET_ALLOW);
     assert_eq!(verdict(p, "write"), RET_KILL_THREAD);
-    assert_eq!(verdict(p, "open"), RET_ERRNO | 4, "the policy's DEFAULT ends the search");
+    assert_eq!(
+        verdict(p, "open"),
+        RET_ERRNO | 4,
+        "the policy's DEFAULT ends the search"
+    );
     assert_eq!(verdict(p, "close"), RET_ERRNO | 4);
 }
 
@@ -328,17 +408,32 @@ fn kernel_names_and_kafel_spellings_are_aliases() {
     assert_eq!(syscall_name(X86, 166), Some("umount2"));
     assert_eq!(syscall_name(X86, 5), Some("fstat"));
     assert_eq!(syscall_name(X86, 100_000), None);
-    assert_eq!(verdict("KILL { umount2 } DEFAULT ALLOW", "umount"), RET_KILL_THREAD);
+    assert_eq!(
+        verdict("KILL { umount2 } DEFAULT ALLOW", "umount"),
+        RET_KILL_THREAD
+    );
     assert_eq!(syscall_number(Arch::Aarch64, "umount"), Some(39));
-    assert_eq!(syscall_number(Arch::Aarch64, "open"), None, "aarch64 has only openat");
+    assert_eq!(
+        syscall_number(Arch::Aarch64, "open"),
+        None,
+        "aarch64 has only openat"
+    );
 }
 
 #[test]
 fn includes_resolve_under_search_paths() {
     let dir = std::env::temp_dir().join(format!("kafel-inc-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("sub")).unwrap();
-    std::fs::write(dir.join("a.policy"), "#define FD 7\nPOLICY inc { ALLOW { write { fd == FD } } }\n").unwrap();
-    std::fs::write(dir.join("sub/b.policy"), "POLICY incb { ERRNO(3) { read } }").unwrap();
+    std::fs::write(
+        dir.join("a.policy"),
+        "#define FD 7\nPOLICY inc { ALLOW { write { fd == FD } } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sub/b.policy"),
+        "POLICY incb { ERRNO(3) { read } }",
+    )
+    .unwrap();
     std::fs::write(dir.join("bad.policy"), "ALLOW { read,\n nope }").unwrap();
     std::fs::write(dir.join("self.policy"), "#include \"self.policy\"\n").unwrap();
     let o = CompileOptions {
@@ -359,11 +454,24 @@ fn includes_resolve_under_search_paths() {
             assert_eq!(parsed.evaluate(&d), want);
         }
         let e = compile("#include \"bad.policy\"\n", &o).unwrap_err();
-        assert_eq!(e.to_string(), format!("{}/bad.policy:2:2: Undefined identifier 'nope'", dir.display()));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}/bad.policy:2:2: Undefined identifier 'nope'",
+                dir.display()
+            )
+        );
         let e = compile("#include \"missing.policy\"\n", &o).unwrap_err();
-        assert_eq!(e.to_string(), "1:10: could not include file 'missing.policy'");
+        assert_eq!(
+            e.to_string(),
+            "1:10: could not include file 'missing.policy'"
+        );
         let e = compile("#include \"self.policy\"\n", &o).unwrap_err();
-        assert!(e.to_string().ends_with("maximum include depth (16) exceeded"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("maximum include depth (16) exceeded"),
+            "{e}"
+        );
         // A directive must end with a newline or ';'.
         let e = compile("#include \"a.policy\"", &o).unwrap_err();
         assert_eq!(e.message, "unterminated include statement");
@@ -378,7 +486,10 @@ fn includes_resolve_under_search_paths() {
 #[test]
 fn include_without_search_path_is_a_clear_error() {
     let e = err("#include \"x.policy\"\nALLOW { read }");
-    assert!(e.starts_with("1:10: could not include file 'x.policy' (no include search path"), "{e}");
+    assert!(
+        e.starts_with("1:10: could not include file 'x.policy' (no include search path"),
+        "{e}"
+    );
 }
 
 #[test]

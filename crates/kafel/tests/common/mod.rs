@@ -52,6 +52,10 @@ pub fn verdict_nr(policy: &str, number: u32, args: [u64; 6]) -> u32 {
     let d = data(X86, number, args);
     let got = run_counted(&prog.filter, &d).expect("program runs").ret;
     let parsed = parse(policy, &opts(X86)).expect("parses");
-    assert_eq!(got, parsed.evaluate(&d), "compiled and direct verdicts differ");
+    assert_eq!(
+        got,
+        parsed.evaluate(&d),
+        "compiled and direct verdicts differ"
+    );
     got
 }
