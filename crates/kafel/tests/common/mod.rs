@@ -59,3 +59,92 @@ pub fn verdict_nr(policy: &str, number: u32, args: [u64; 6]) -> u32 {
     );
     got
 }
+
+/// Static checks the kernel's filter checker makes: length, every jump inside the
+/// program, last instruction a return, loads aligned inside seccomp_data.
+pub fn assert_loadable(prog: &[kafel::SockFilter]) {
+    assert!(!prog.is_empty() && prog.len() <= 4096, "length {}", prog.len());
+    for (pc, ins) in prog.iter().enumerate() {
+        let class = ins.code & 7;
+        if class == 5 {
+            if ins.code & 0xf0 == 0 {
+                assert!(pc + 1 + (ins.k as usize) < prog.len(), "ja at {pc} out of range");
+            } else {
+                assert!(pc + 1 + usize::from(ins.jt) < prog.len(), "jt at {pc}");
+                assert!(pc + 1 + usize::from(ins.jf) < prog.len(), "jf at {pc}");
+            }
+        }
+        if ins.code == 0x20 {
+            assert!(ins.k % 4 == 0 && ins.k < 64, "load at {pc}");
+        }
+    }
+    assert_eq!(prog.last().unwrap().code & 7, 6, "ends with ret");
+}
+
+/// Distinct number ranges of a policy's dispatch (adjacent numbers with the same
+/// unconditional verdict merge; a number with argument checks is its own range).
+pub fn range_count(policy: &kafel::Policy) -> usize {
+    use std::collections::BTreeMap;
+    #[derive(PartialEq)]
+    enum T {
+        Action(u32),
+        Checks(u32),
+    }
+    let mut per_nr: BTreeMap<u32, T> = BTreeMap::new();
+    let mut done = std::collections::HashSet::new();
+    for r in &policy.rules {
+        if done.contains(&r.nr) {
+            continue;
+        }
+        match &r.cond {
+            None => {
+                done.insert(r.nr);
+                per_nr.entry(r.nr).or_insert(T::Action(r.action));
+            }
+            Some(_) => {
+                per_nr.insert(r.nr, T::Checks(r.nr));
+            }
+        }
+    }
+    let mut ranges: Vec<T> = Vec::new();
+    let mut next = 0u64;
+    for (nr, t) in per_nr {
+        if u64::from(nr) > next && ranges.last() != Some(&T::Action(policy.default_action)) {
+            ranges.push(T::Action(policy.default_action));
+        }
+        if ranges.last() != Some(&t) {
+            ranges.push(t);
+        }
+        next = u64::from(nr) + 1;
+    }
+    if next <= u64::from(u32::MAX) && ranges.last() != Some(&T::Action(policy.default_action)) {
+        ranges.push(T::Action(policy.default_action));
+    }
+    ranges.len()
+}
+
+pub fn ceil_log2(n: usize) -> usize {
+    (usize::BITS - (n.max(1) - 1).leading_zeros()) as usize
+}
+
+/// The 150-syscall allow-list used by the benchmark and the bound tests: the first
+/// 150 x86_64 syscalls by number.
+pub fn allow_list_150() -> String {
+    let names: Vec<&str> = kafel::syscalls(X86).take(150).map(|(n, _)| n).collect();
+    format!("ALLOW {{ {} }} DEFAULT KILL", names.join(", "))
+}
+
+/// A policy of `n` rules, each with an argument check, on distinct syscalls.
+pub fn rules_with_args(n: usize) -> String {
+    let mut rules = Vec::new();
+    for (i, (name, _)) in kafel::syscalls(X86).take(n).enumerate() {
+        // Kafel identifiers cannot start with '_' ("_sysctl" is also "sysctl").
+        let name = name.trim_start_matches('_');
+        let args = kafel::syscall_arg_names(X86, name).unwrap_or_default();
+        match args.first().filter(|a| !a.starts_with('_')) {
+            Some(a) => rules.push(format!("{name} {{ {a} == {i} || {a} > 0x100000000 }}")),
+            None => rules.push(format!("{name}(x) {{ x != {i} }}")),
+        }
+    }
+    format!("ALLOW {{ {} }} DEFAULT ERRNO(1)", rules.join(",\n"))
+}
