@@ -337,6 +337,7 @@ pub fn describe_mount(m: &MountPt) -> String {
 
 fn show_rlimit(v: RlimitValue, kernel_unit: &str, host: &HostFacts, name: &str) -> String {
     match v {
+        RlimitValue::Value(x) if kernel_unit == "bytes" && x < 1024 => format!("{x} bytes"),
         RlimitValue::Value(x) if kernel_unit == "bytes" => {
             format!("{} ({x} bytes)", human_bytes(x))
         }
