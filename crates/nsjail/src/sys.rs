@@ -282,7 +282,8 @@ pub fn statvfs_flags(path: &str) -> SysResult<libc::c_ulong> {
         (libc::ST_MANDLOCK, libc::MS_MANDLOCK),
         (libc::ST_NOATIME, libc::MS_NOATIME),
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (libc::ST_RELATIME, libc::MS_RELATIME),
+        // musl's libc lacks ST_RELATIME; the kernel value is 0x1000.
+        (0x1000, libc::MS_RELATIME),
     ];
     Ok(map
         .iter()
@@ -802,14 +803,14 @@ pub fn interface_up(ifname: &str) -> SysResult<()> {
         *d = *s as libc::c_char;
     }
     // SAFETY: `req` is a valid ifreq for SIOCGIFFLAGS.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) };
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) };
     check(rc as libc::c_long, "ioctl(SIOCGIFFLAGS)", || ifname.into())?;
     // SAFETY: the union member ifru_flags was filled by SIOCGIFFLAGS.
     unsafe {
         req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
     }
     // SAFETY: `req` is a valid ifreq for SIOCSIFFLAGS.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) };
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) };
     check(rc as libc::c_long, "ioctl(SIOCSIFFLAGS)", || ifname.into()).map(|_| ())
 }
 
