@@ -65,7 +65,17 @@ else
         --message-format=json-render-diagnostics) || die "cargo build for $target failed"
     while IFS= read -r exe; do
         [ -n "$exe" ] && bins+=("$exe")
-    done < <(printf '%s\n' "$json" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+    done < <(printf '%s\n' "$json" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    # only the test harness executables, not the nsjail binary built for them
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["executable"])
+')
     [ ${#bins[@]} -gt 0 ] || die "cargo produced no test executable"
 fi
 for b in "${bins[@]}"; do
