@@ -15,6 +15,10 @@ pub enum Status {
     TimeLimit,
     /// Killed by SIGSYS (seccomp).
     Seccomp,
+    /// Killed by the cgroup OOM killer (the memory limit).
+    Oom,
+    /// Killed on reaching its CPU-time rlimit (`rlimit_cpu`).
+    RlimitCpu,
     /// The jail could not be set up or the program not executed.
     SetupFailed,
 }
@@ -27,6 +31,8 @@ impl Status {
             Status::Signaled => "signaled",
             Status::TimeLimit => "time_limit",
             Status::Seccomp => "seccomp",
+            Status::Oom => "oom",
+            Status::RlimitCpu => "rlimit_cpu",
             Status::SetupFailed => "setup_failed",
         }
     }

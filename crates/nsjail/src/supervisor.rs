@@ -152,6 +152,10 @@ pub fn run_once(
                 Status::Seccomp
             } else if outcome.time_limit_hit {
                 Status::TimeLimit
+            } else if s == libc::SIGKILL && stats.as_ref().is_some_and(|c| c.oom_killed) {
+                Status::Oom
+            } else if hit_cpu_rlimit(&jail.cfg, s, reaped.user_us + reaped.sys_us) {
+                Status::RlimitCpu
             } else {
                 Status::Signaled
             },
@@ -175,6 +179,18 @@ pub fn run_once(
         error: None,
         cgroup: stats.map(cgroup_fields).unwrap_or_default(),
     })
+}
+
+/// Whether death by `sig` after `cpu_us` of CPU time is the kernel enforcing
+/// `rlimit_cpu` (SIGXCPU at the soft limit, SIGKILL at the hard one; nsjail
+/// sets both to the same value).
+fn hit_cpu_rlimit(cfg: &config::NsJailConfig, sig: i32, cpu_us: u64) -> bool {
+    if cfg.disable_rl() || cfg.rlimit_cpu_type() != config::RLimit::VALUE {
+        return false;
+    }
+    // CPU time is charged in ticks: allow a little under the limit.
+    let limit_us = cfg.rlimit_cpu().saturating_mul(1_000_000);
+    (sig == libc::SIGKILL || sig == libc::SIGXCPU) && cpu_us + 50_000 >= limit_us
 }
 
 /// Read the jail's cgroup accounting, then remove its directories.
