@@ -76,9 +76,20 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         print(m["executable"])
 ')
+    # the nsjail binary the tests launch (env!("CARGO_BIN_EXE_nsjail")): same path in the guest
+    nsjail_bin=$(printf '%s\n' "$json" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["bin"] and m["target"]["name"] == "nsjail":
+        print(m["executable"])
+')
     [ ${#bins[@]} -gt 0 ] || die "cargo produced no test executable"
 fi
-for b in "${bins[@]}"; do
+for b in "${bins[@]}" ${nsjail_bin:-}; do
     file -L "$b" | grep -Eq 'statically linked|static-pie linked' || die "$b is not a static binary (build with --target $target)"
 done
 
@@ -116,6 +127,10 @@ for b in "${bins[@]}"; do
     name=$(basename "$b"); name=${name%-*}    # strip cargo's hash suffix
     cp "$b" "$root/tests/bin/$name"
 done
+if [ -n "${nsjail_bin:-}" ]; then
+    mkdir -p "$root$(dirname "$nsjail_bin")"
+    cp "$nsjail_bin" "$root$nsjail_bin"
+fi
 cat >"$root/init" <<'INIT'
 #!/bin/busybox sh
 # Copy the initramfs onto a real tmpfs (pivot_root does not work on rootfs).

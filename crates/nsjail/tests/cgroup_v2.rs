@@ -358,3 +358,80 @@ fn vm_v2_seed_limits_and_kill() {
         .collect();
     assert!(left.is_empty(), "left in {}: {left:?}", mount.display());
 }
+
+/// The real `nsjail` binary in the guest, with `use_cgroupv2`: a memory
+/// hog is OOM-killed (exit 137, report status oom), pids.max stops a fork,
+/// and no `NSJAIL*` directory (nor NSJAIL_SELF) remains.
+#[test]
+fn vm_nsjail_binary_enforces_v2_limits() {
+    let _g = serial();
+    let mount = match vm() {
+        Ok(m) => m,
+        Err(why) => skip!("{why}"),
+    };
+    let bin = env!("CARGO_BIN_EXE_nsjail");
+    if !Path::new(bin).exists() {
+        panic!("{bin} is missing in the guest: vmtest/run.sh must copy it there");
+    }
+    let report = std::env::temp_dir().join(unique("vm-report"));
+    let run = |limits: &[&str], cmd: &[&str]| -> (Option<i32>, serde_json::Value, String) {
+        let mut c = std::process::Command::new(bin);
+        c.args([
+            "-Mo",
+            "--chroot",
+            "/",
+            "-q",
+            "--use_cgroupv2",
+            "--cgroupv2_mount",
+        ])
+        .arg(&mount)
+        .arg("--run_report")
+        .arg(&report)
+        .args(limits)
+        .arg("--")
+        .args(cmd)
+        .stdin(std::process::Stdio::null());
+        let out = c.output().expect("run nsjail");
+        let text = std::fs::read_to_string(&report).unwrap_or_default();
+        let _ = std::fs::remove_file(&report);
+        let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), v, err)
+    };
+    // busybox dd allocates (and zero-fills) one block of bs bytes.
+    let (code, rep, err) = run(
+        &["--cgroup_mem_max", "33554432", "--cgroup_mem_swap_max", "0"],
+        &[
+            "/bin/dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=128M",
+            "count=1",
+        ],
+    );
+    assert_eq!(code, Some(137), "{err}");
+    assert_eq!(rep["status"], "oom", "{rep} {err}");
+    let (code, rep, err) = run(
+        &["--cgroup_mem_max", "33554432", "--cgroup_mem_swap_max", "0"],
+        &[
+            "/bin/dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=4M",
+            "count=1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{rep} {err}");
+    let fork = ["/bin/sh", "-c", "/bin/true && /bin/true"];
+    let (code, _, err) = run(&["--cgroup_pids_max", "2"], &fork);
+    assert_eq!(code, Some(0), "pids.max 2 allows one child: {err}");
+    let (code, _, err) = run(&["--cgroup_pids_max", "1"], &fork);
+    assert_ne!(code, Some(0), "pids.max 1 must stop the fork: {err}");
+    let left: Vec<String> = std::fs::read_dir(&mount)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("NSJAIL"))
+        .collect();
+    assert!(left.is_empty(), "left in {}: {left:?}", mount.display());
+}
