@@ -52,8 +52,11 @@ fn allow_list_150(spread: bool) -> String {
 }
 
 fn seed() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tooljet-python-full.policy"))
-        .expect("seed fixture")
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tooljet-python-full.policy"
+    ))
+    .expect("seed fixture")
 }
 
 /// 100 syscall numbers spread evenly over the table.
@@ -115,9 +118,18 @@ fn main() {
     let p300 = policy_300();
     time_compile("300-rule policy with argument checks", &p300);
     time_compile("seed policy", &seed());
-    time_compile("150-syscall allow-list (every other syscall)", &allow_list_150(true));
+    time_compile(
+        "150-syscall allow-list (every other syscall)",
+        &allow_list_150(true),
+    );
     mean_instructions("seed policy", &seed());
-    mean_instructions("150-syscall allow-list (first 150 numbers)", &allow_list_150(false));
-    mean_instructions("150-syscall allow-list (every other syscall)", &allow_list_150(true));
+    mean_instructions(
+        "150-syscall allow-list (first 150 numbers)",
+        &allow_list_150(false),
+    );
+    mean_instructions(
+        "150-syscall allow-list (every other syscall)",
+        &allow_list_150(true),
+    );
     mean_instructions("300-rule policy with argument checks", &p300);
 }

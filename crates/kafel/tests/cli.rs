@@ -11,7 +11,12 @@ fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("kafel-compile runs");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),
@@ -25,7 +30,10 @@ fn prints_one_instruction_per_line() {
     let policy = "ALLOW { read, write { fd == 1 } } DEFAULT KILL";
     let (code, out, err) = run(&["--arch", "x86_64", "-"], policy);
     assert_eq!((code, err.as_str()), (0, ""));
-    let opts = kafel::CompileOptions { arch: kafel::Arch::X86_64, include_paths: vec![] };
+    let opts = kafel::CompileOptions {
+        arch: kafel::Arch::X86_64,
+        include_paths: vec![],
+    };
     let prog = kafel::compile(policy, &opts).unwrap();
     let want: String = prog
         .filter
@@ -37,7 +45,10 @@ fn prints_one_instruction_per_line() {
 
 #[test]
 fn reads_a_file_and_honours_arch() {
-    let path = format!("{}/tests/fixtures/tooljet-python-full.policy", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/tooljet-python-full.policy",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let (code, out, _) = run(&["--arch", "aarch64", &path], "");
     assert_eq!(code, 0);
     let first_two: Vec<&str> = out.lines().take(2).collect();

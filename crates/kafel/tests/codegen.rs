@@ -35,13 +35,21 @@ fn check_bound_slack(policy: &str, arch: Arch, slack: usize) -> usize {
     let bound = ceil_log2(r) + 4 + slack;
     let mut worst = 0;
     for nr in probes() {
-        for args in [[0u64; 6], [1, 2, 3, 4, 5, 6], [u64::MAX; 6], [0x1_0000_0000; 6]] {
+        for args in [
+            [0u64; 6],
+            [1, 2, 3, 4, 5, 6],
+            [u64::MAX; 6],
+            [0x1_0000_0000; 6],
+        ] {
             let d = data(arch, nr, args);
             let out = run_counted(&prog.filter, &d).unwrap();
             assert_eq!(out.ret, parsed.evaluate(&d), "nr {nr} args {args:?}");
             // Instructions before the first argument load (or all, for a plain verdict).
             let cost = out.before_args.unwrap_or(out.executed);
-            assert!(cost <= bound, "nr {nr}: {cost} instructions > bound {bound} (r = {r})");
+            assert!(
+                cost <= bound,
+                "nr {nr}: {cost} instructions > bound {bound} (r = {r})"
+            );
             worst = worst.max(cost);
         }
     }
@@ -81,7 +89,13 @@ fn dispatch_is_a_tree_not_a_chain() {
     // 200 isolated syscalls, alternating verdicts: a linear chain would need ~200
     // comparisons for the last one.
     let rules: Vec<String> = (0..200)
-        .map(|i| format!("{} {{ SYSCALL[{}] }}", if i % 2 == 0 { "ALLOW" } else { "ERRNO(1)" }, 3 * i))
+        .map(|i| {
+            format!(
+                "{} {{ SYSCALL[{}] }}",
+                if i % 2 == 0 { "ALLOW" } else { "ERRNO(1)" },
+                3 * i
+            )
+        })
         .collect();
     let worst = check_bound(&rules.join("\n"), Arch::X86_64);
     assert!(worst <= 9 + 4, "worst {worst}");
@@ -91,14 +105,29 @@ fn dispatch_is_a_tree_not_a_chain() {
 fn long_jumps_are_handled() {
     let policy = rules_with_args(300);
     let prog = build(&policy);
-    assert!(prog.filter.len() > 600, "big program: {}", prog.filter.len());
-    assert!(prog.filter.iter().any(|i| i.code == 0x05), "needs ja trampolines");
+    assert!(
+        prog.filter.len() > 600,
+        "big program: {}",
+        prog.filter.len()
+    );
+    assert!(
+        prog.filter.iter().any(|i| i.code == 0x05),
+        "needs ja trampolines"
+    );
     assert_loadable(&prog.filter);
     let parsed = parse(&policy, &common::opts(X86)).unwrap();
     for nr in probes() {
-        for args in [[0u64; 6], [7, 0, 0, 0, 0, 0], [u64::MAX; 6], [0x1_0000_0001; 6]] {
+        for args in [
+            [0u64; 6],
+            [7, 0, 0, 0, 0, 0],
+            [u64::MAX; 6],
+            [0x1_0000_0001; 6],
+        ] {
             let d = data(X86, nr, args);
-            assert_eq!(run_counted(&prog.filter, &d).unwrap().ret, parsed.evaluate(&d));
+            assert_eq!(
+                run_counted(&prog.filter, &d).unwrap().ret,
+                parsed.evaluate(&d)
+            );
         }
     }
 }
@@ -106,10 +135,21 @@ fn long_jumps_are_handled() {
 #[test]
 fn trivial_policies_are_tiny() {
     let prog = build("DEFAULT KILL");
-    assert_eq!(prog.filter, vec![SockFilter { code: 6, jt: 0, jf: 0, k: 0 }]);
+    assert_eq!(
+        prog.filter,
+        vec![SockFilter {
+            code: 6,
+            jt: 0,
+            jf: 0,
+            k: 0
+        }]
+    );
     let prog = build("DEFAULT ALLOW");
     assert_eq!(prog.filter.len(), 4, "{:?}", prog.filter);
-    let d = SeccompData { arch: AUDIT_ARCH_X86_64, ..Default::default() };
+    let d = SeccompData {
+        arch: AUDIT_ARCH_X86_64,
+        ..Default::default()
+    };
     assert_eq!(kafel::interp::run(&prog.filter, &d), Ok(RET_ALLOW));
 }
 
@@ -119,8 +159,16 @@ fn scratch_memory_for_nested_bit_operations() {
     let prog = build(p);
     assert!(prog.filter.iter().any(|i| i.code == 0x02), "uses ST");
     let parsed = parse(p, &common::opts(X86)).unwrap();
-    for args in [[1, 2, 3, 4, 5, 6], [0; 6], [0xf0, 0x0f, 0xff, 0x10, 0x3, 0x1], [u64::MAX; 6]] {
+    for args in [
+        [1, 2, 3, 4, 5, 6],
+        [0; 6],
+        [0xf0, 0x0f, 0xff, 0x10, 0x3, 0x1],
+        [u64::MAX; 6],
+    ] {
         let d = data(X86, nr("mmap"), args);
-        assert_eq!(kafel::interp::run(&prog.filter, &d), Ok(parsed.evaluate(&d)));
+        assert_eq!(
+            kafel::interp::run(&prog.filter, &d),
+            Ok(parsed.evaluate(&d))
+        );
     }
 }

@@ -12,7 +12,10 @@ fn fixture(name: &str) -> String {
 
 #[test]
 fn seed_fixture_matches_the_example_config() {
-    let cfg = format!("{}/../../examples/tooljet-python-full.cfg", env!("CARGO_MANIFEST_DIR"));
+    let cfg = format!(
+        "{}/../../examples/tooljet-python-full.cfg",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let Ok(cfg) = std::fs::read_to_string(&cfg) else {
         eprintln!("skipped: {cfg} not found");
         return;
@@ -28,7 +31,11 @@ fn seed_fixture_matches_the_example_config() {
 #[test]
 fn seed_policy_compiles_and_decides_as_written() {
     let policy = fixture("tooljet-python-full.policy");
-    assert_eq!(policy.lines().nth(18), Some(" umount2,"), "line 19 is umount2");
+    assert_eq!(
+        policy.lines().nth(18),
+        Some(" umount2,"),
+        "line 19 is umount2"
+    );
     for arch in Arch::ALL {
         let o = common::opts(arch);
         let prog = compile(&policy, &o).unwrap_or_else(|e| panic!("{arch}: {e}"));
@@ -36,7 +43,9 @@ fn seed_policy_compiles_and_decides_as_written() {
         let n = |name: &str| syscall_number(arch, name).unwrap();
         let v = |nr: u32| run(&prog.filter, &data(arch, nr, [0; 6])).unwrap();
         assert_eq!(v(n("ptrace")), RET_ERRNO | 1, "{arch}");
-        for killed in ["umount2", "umount", "mount", "clone", "clone3", "bpf", "unshare", "setns"] {
+        for killed in [
+            "umount2", "umount", "mount", "clone", "clone3", "bpf", "unshare", "setns",
+        ] {
             assert_eq!(v(n(killed)), RET_KILL_THREAD, "{arch} {killed}");
         }
         for allowed in ["read", "write", "openat", "execve", "exit_group", "mmap"] {
@@ -56,7 +65,16 @@ fn nsjail_readme_config_policy() {
 #[test]
 fn nsjail_readme_seccomp_example() {
     let p = fixture("nsjail-readme-seccomp.policy");
-    for name in ["read", "write", "open", "close", "mmap", "munmap", "brk", "exit_group"] {
+    for name in [
+        "read",
+        "write",
+        "open",
+        "close",
+        "mmap",
+        "munmap",
+        "brk",
+        "exit_group",
+    ] {
         assert_eq!(verdict(&p, name), RET_ALLOW, "{name}");
     }
     assert_eq!(verdict(&p, "execve"), RET_KILL_THREAD);
@@ -65,7 +83,10 @@ fn nsjail_readme_seccomp_example() {
 
 #[test]
 fn nsjail_readme_fuzzing_placeholder_is_rejected() {
-    assert_eq!(err(&fixture("nsjail-readme-fuzzing.policy")), "1:9: unexpected char '.'");
+    assert_eq!(
+        err(&fixture("nsjail-readme-fuzzing.policy")),
+        "1:9: unexpected char '.'"
+    );
 }
 
 #[test]

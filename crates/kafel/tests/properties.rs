@@ -42,7 +42,8 @@ fn value(args: Vec<&'static str>) -> impl Strategy<Value = String> {
     let leaf = if args.is_empty() {
         number().boxed()
     } else {
-        prop_oneof![3 => proptest::sample::select(args).prop_map(str::to_string), 2 => number()].boxed()
+        prop_oneof![3 => proptest::sample::select(args).prop_map(str::to_string), 2 => number()]
+            .boxed()
     };
     leaf.prop_recursive(2, 6, 2, |inner| {
         (inner.clone(), prop_oneof![Just("&"), Just("|")], inner)
@@ -53,7 +54,14 @@ fn value(args: Vec<&'static str>) -> impl Strategy<Value = String> {
 fn condition(args: Vec<&'static str>) -> impl Strategy<Value = String> {
     let cmp = (
         value(args.clone()),
-        prop_oneof![Just("=="), Just("!="), Just("<"), Just("<="), Just(">"), Just(">=")],
+        prop_oneof![
+            Just("=="),
+            Just("!="),
+            Just("<"),
+            Just("<="),
+            Just(">"),
+            Just(">=")
+        ],
         value(args),
     )
         .prop_map(|(a, op, b)| format!("{a} {op} {b}"));
@@ -90,7 +98,9 @@ fn rule() -> impl Strategy<Value = String> {
             (name.to_string(), named.to_vec())
         };
         if with_cond {
-            condition(args).prop_map(move |c| format!("{head} {{ {c} }}")).boxed()
+            condition(args)
+                .prop_map(move |c| format!("{head} {{ {c} }}"))
+                .boxed()
         } else {
             Just(head).boxed()
         }
@@ -143,11 +153,13 @@ fn arg_value() -> impl Strategy<Value = u64> {
 }
 
 fn seccomp_data(arch: Arch) -> impl Strategy<Value = SeccompData> {
-    let nrs: Vec<u32> = ["read", "write", "mmap", "fcntl", "openat", "getpid", "close", "umount2"]
-        .iter()
-        .map(|n| syscall_number(arch, n).unwrap())
-        .chain([1000, 0xffff_ffff, 999, 1001])
-        .collect();
+    let nrs: Vec<u32> = [
+        "read", "write", "mmap", "fcntl", "openat", "getpid", "close", "umount2",
+    ]
+    .iter()
+    .map(|n| syscall_number(arch, n).unwrap())
+    .chain([1000, 0xffff_ffff, 999, 1001])
+    .collect();
     (
         prop_oneof![8 => proptest::sample::select(nrs), 1 => any::<u32>()],
         proptest::array::uniform6(arg_value()),

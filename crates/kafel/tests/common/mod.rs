@@ -63,12 +63,19 @@ pub fn verdict_nr(policy: &str, number: u32, args: [u64; 6]) -> u32 {
 /// Static checks the kernel's filter checker makes: length, every jump inside the
 /// program, last instruction a return, loads aligned inside seccomp_data.
 pub fn assert_loadable(prog: &[kafel::SockFilter]) {
-    assert!(!prog.is_empty() && prog.len() <= 4096, "length {}", prog.len());
+    assert!(
+        !prog.is_empty() && prog.len() <= 4096,
+        "length {}",
+        prog.len()
+    );
     for (pc, ins) in prog.iter().enumerate() {
         let class = ins.code & 7;
         if class == 5 {
             if ins.code & 0xf0 == 0 {
-                assert!(pc + 1 + (ins.k as usize) < prog.len(), "ja at {pc} out of range");
+                assert!(
+                    pc + 1 + (ins.k as usize) < prog.len(),
+                    "ja at {pc} out of range"
+                );
             } else {
                 assert!(pc + 1 + usize::from(ins.jt) < prog.len(), "jt at {pc}");
                 assert!(pc + 1 + usize::from(ins.jf) < prog.len(), "jf at {pc}");
