@@ -291,6 +291,57 @@ pub fn statvfs_flags(path: &str) -> SysResult<libc::c_ulong> {
         .fold(0, |acc, (_, ms)| acc | ms))
 }
 
+/// `MOUNT_ATTR_RDONLY` for [`mount_setattr`].
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+/// `MOUNT_ATTR_NOSUID` for [`mount_setattr`].
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+/// `MOUNT_ATTR_NODEV` for [`mount_setattr`].
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+/// `MOUNT_ATTR_NOEXEC` for [`mount_setattr`].
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// `struct mount_attr` (MOUNT_ATTR_SIZE_VER0).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2) on the mount at `path` (with `AT_RECURSIVE`: on every
+/// mount below it too): set the `MOUNT_ATTR_*` bits in `set`, clear those
+/// in `clr`. Linux >= 5.12; ENOSYS before.
+pub fn mount_setattr(path: &str, recursive: bool, set: u64, clr: u64) -> SysResult<()> {
+    let c = cstring("mount_setattr", path)?;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: `c` is a valid C string and `attr` a readable mount_attr whose
+    // size is passed along; both outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            flags as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(rc, "mount_setattr", || {
+        format!(
+            "'{path}', set:{set:#x}, clr:{clr:#x}{}",
+            if recursive { ", AT_RECURSIVE" } else { "" }
+        )
+    })
+    .map(|_| ())
+}
+
 /// chroot(2).
 pub fn chroot(path: &str) -> SysResult<()> {
     rustix::process::chroot(path).map_err(|e| err_from("chroot", path, e.into()))

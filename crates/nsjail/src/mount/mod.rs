@@ -1,0 +1,755 @@
+//! The jail's filesystem view.
+//!
+//! With `CLONE_NEWNS`, in the child's private mount namespace:
+//! 1. `/` becomes recursively private;
+//! 2. a scratch tmpfs is mounted over an existing host directory (`/tmp`,
+//!    else `/mnt`, ...) — only inside this namespace, so nothing is created
+//!    on the host and nothing is left behind — and we `pivot_root` into it:
+//!    the host tree stays whole at `/oldroot` (bind sources are never hidden
+//!    by the scratch mount) and the new root is a 16 MiB tmpfs at `/newroot`;
+//! 3. every `mount` entry is applied in order on top of `/newroot`, its
+//!    destination resolved as the jail will see it (symlinks followed
+//!    relative to the new root, see [`path`]). Parent directories and the
+//!    mount point are created only inside a tmpfs that the jail itself
+//!    mounted (the root tmpfs or a `fstype: "tmpfs"` entry): a point that
+//!    would have to be created inside a host bind (read-only or not), procfs,
+//!    an overlay... is an error naming the path and the fix. So building the
+//!    tree never writes to the host;
+//! 4. each entry gets its final attributes right after it is mounted — for
+//!    binds on every submount too ([`attrs`]), so a read-only bind of `/` also
+//!    makes the host's `/dev/shm` read-only. Entries mounted later on top keep
+//!    their own attributes. Read-only tmpfs mounts of our own (and the root
+//!    tmpfs, unless `--rw` or something is mounted at `/`) are made read-only
+//!    last, after the points inside them have been created;
+//! 5. `pivot_root` into `/newroot` and the old tree (scratch + host) is
+//!    detached; or, with `no_pivotroot`, `MS_MOVE` + `chroot` (escapable,
+//!    warned about). Then `chdir(cwd)`.
+//!
+//! Without `CLONE_NEWNS` there is no tree: only `chroot(--chroot DIR)`.
+
+mod attrs;
+mod error;
+mod path;
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+use config::{Jail, MountPt};
+
+use crate::sys;
+
+pub use error::{errno_name, MountError};
+
+use attrs::{Attrs, Strategy};
+use path::{dev_of, jail_view, join};
+
+const OLDROOT: &str = "/oldroot";
+const NEWROOT: &str = "/newroot";
+const ROOT_TMPFS_OPTS: &str = "size=16777216";
+const SCRATCH_OPTS: &str = "size=16777216,mode=0700";
+const MOUNTINFO: &str = "/oldroot/proc/self/mountinfo";
+
+/// One mount entry with the env prefixes applied and the heuristics decided.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Source as the host sees it ("" for pseudo filesystems).
+    pub src: String,
+    /// Destination inside the jail (absolute).
+    pub dst: String,
+    /// Filesystem type ("" for binds).
+    pub fstype: String,
+    /// mount(2) data.
+    pub options: String,
+    /// Bind mount.
+    pub bind: bool,
+    /// Read-write.
+    pub rw: bool,
+    /// Directory (else a file) mount point.
+    pub is_dir: bool,
+    /// Failure aborts the jail.
+    pub mandatory: bool,
+    /// A symlink dst -> src instead of a mount.
+    pub symlink: bool,
+    /// Bytes to bind as a file.
+    pub content: Option<Vec<u8>>,
+    /// Extra MS_NOSUID/MS_NODEV/MS_NOEXEC flags.
+    pub extra_flags: libc::c_ulong,
+    /// Not applied (a non-mandatory entry whose env prefix is unset; the
+    /// warning was given when it was resolved).
+    pub skip: bool,
+}
+
+impl Entry {
+    /// `'src' -> 'dst' (bind, flags: MS_RDONLY|MS_BIND|MS_REC)`, for messages.
+    pub fn summary(&self) -> String {
+        if self.symlink {
+            return format!("'{}' -> '{}' (symlink)", self.src, self.dst);
+        }
+        let mut flags = Vec::new();
+        if !self.rw {
+            flags.push("MS_RDONLY");
+        }
+        if self.bind {
+            flags.push("MS_BIND|MS_REC");
+        }
+        for (f, n) in [
+            (libc::MS_NOSUID, "MS_NOSUID"),
+            (libc::MS_NODEV, "MS_NODEV"),
+            (libc::MS_NOEXEC, "MS_NOEXEC"),
+        ] {
+            if self.extra_flags & f != 0 {
+                flags.push(n);
+            }
+        }
+        let flags = if flags.is_empty() {
+            "0".to_string()
+        } else {
+            flags.join("|")
+        };
+        let (src, kind) = match &self.content {
+            Some(c) => (
+                format!("[{} bytes of src_content]", c.len()),
+                "bind".to_string(),
+            ),
+            None if self.bind => (self.src.clone(), "bind".to_string()),
+            None => (
+                if self.src.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.src.clone()
+                },
+                format!("type: {}", self.fstype),
+            ),
+        };
+        let opts = if self.options.is_empty() {
+            String::new()
+        } else {
+            format!(", options: '{}'", self.options)
+        };
+        format!("'{src}' -> '{}' ({kind}, flags: {flags}{opts})", self.dst)
+    }
+
+    /// A fresh filesystem whose contents live only in memory and belong to
+    /// the jail: mount points may be created inside it.
+    fn owned_fs(&self) -> bool {
+        !self.bind && self.content.is_none() && matches!(self.fstype.as_str(), "tmpfs" | "ramfs")
+    }
+}
+
+fn env_prefix(name: &str, field: &'static str, dst: &str) -> Result<String, MountError> {
+    if name.is_empty() {
+        return Ok(String::new());
+    }
+    std::env::var(name).map_err(|_| MountError::MissingEnv {
+        var: name.to_string(),
+        field,
+        dst: dst.to_string(),
+    })
+}
+
+/// Resolve a config entry (env prefixes, is_dir heuristic). A non-mandatory
+/// entry whose env prefix is unset is returned with `skip` set (and a
+/// warning); a mandatory one is an error.
+pub fn entry_of(m: &MountPt) -> Result<Entry, MountError> {
+    let prefixes = env_prefix(m.prefix_src_env(), "prefix_src_env", m.dst())
+        .and_then(|s| env_prefix(m.prefix_dst_env(), "prefix_dst_env", m.dst()).map(|d| (s, d)));
+    let (psrc, pdst, skip) = match prefixes {
+        Ok((s, d)) => (s, d, false),
+        Err(e) if !m.mandatory() => {
+            log::warn!("{e}; skipping this non-mandatory mount");
+            (String::new(), String::new(), true)
+        }
+        Err(e) => return Err(e),
+    };
+    let src = format!("{psrc}{}", m.src());
+    let dst = format!("{pdst}{}", m.dst());
+    let content = (!m.src_content().is_empty()).then(|| m.src_content().to_vec());
+    let is_dir = if m.has_is_dir() {
+        m.is_dir()
+    } else if content.is_some() {
+        false
+    } else if src.is_empty() {
+        true
+    } else if m.is_bind() {
+        // nsjail: stat(src) decides; a missing source counts as a file.
+        std::fs::metadata(&src)
+            .map(|md| md.is_dir())
+            .unwrap_or(false)
+    } else {
+        true
+    };
+    let mut extra = 0;
+    if m.nosuid() {
+        extra |= libc::MS_NOSUID;
+    }
+    if m.nodev() {
+        extra |= libc::MS_NODEV;
+    }
+    if m.noexec() {
+        extra |= libc::MS_NOEXEC;
+    }
+    Ok(Entry {
+        src,
+        dst,
+        fstype: m.fstype().to_string(),
+        options: m.options().to_string(),
+        bind: m.is_bind() || content.is_some(),
+        rw: m.rw(),
+        is_dir,
+        mandatory: m.mandatory(),
+        symlink: m.is_symlink(),
+        content,
+        extra_flags: extra,
+        skip,
+    })
+}
+
+/// nsjail's INFO description of a mount entry.
+pub fn describe(m: &MountPt) -> String {
+    if m.is_symlink() {
+        return format!("Symlink: '{}' -> '{}'", m.src(), m.dst());
+    }
+    let is_dir = entry_of(m).map(|e| e.is_dir).unwrap_or(true);
+    let mut flags = Vec::new();
+    if !m.rw() {
+        flags.push("MS_RDONLY");
+    }
+    if m.is_bind() {
+        flags.push("MS_BIND|MS_REC|MS_PRIVATE");
+    }
+    format!(
+        "Mount: '{}' -> '{}' flags:{} type:'{}' options:'{}' dir:{}",
+        if m.src().is_empty() && !m.src_content().is_empty() {
+            "[content]"
+        } else {
+            m.src()
+        },
+        m.dst(),
+        if flags.is_empty() {
+            "0".to_string()
+        } else {
+            flags.join("|")
+        },
+        m.fstype(),
+        m.options(),
+        is_dir
+    )
+}
+
+/// overlayfs options name host directories; during the build the host tree
+/// is at `/oldroot`, so absolute paths in them are moved there.
+fn host_options(fstype: &str, options: &str) -> String {
+    if fstype != "overlay" {
+        return options.to_string();
+    }
+    options
+        .split(',')
+        .map(|o| match o.split_once('=') {
+            Some((k, v))
+                if matches!(
+                    k,
+                    "lowerdir" | "upperdir" | "workdir" | "lowerdir+" | "datadir+"
+                ) =>
+            {
+                let dirs: Vec<String> = v
+                    .split(':')
+                    .map(|d| {
+                        if d.starts_with('/') {
+                            join(OLDROOT, d)
+                        } else {
+                            d.to_string()
+                        }
+                    })
+                    .collect();
+                format!("{k}={}", dirs.join(":"))
+            }
+            _ => o.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A mount we made, for the final attribute pass and for naming the owner
+/// of a path.
+struct Mounted {
+    target: String,
+    entry: Entry,
+}
+
+/// State while the tree is built (between the two pivots).
+struct Builder {
+    strategy: Strategy,
+    /// st_dev of the tmpfs instances the jail owns (mount points may be
+    /// created in them).
+    owned: Vec<u64>,
+    mounted: Vec<Mounted>,
+    /// Owned tmpfs mounts still to be made read-only.
+    deferred_ro: Vec<String>,
+    dynamic: usize,
+    root_replaced: bool,
+}
+
+fn entry_err(e: &Entry, step: impl Into<String>, source: std::io::Error) -> MountError {
+    let hint = error::hint(
+        source.raw_os_error(),
+        e.bind && e.content.is_none(),
+        &e.src,
+        &e.fstype,
+        &e.options,
+    );
+    MountError::Entry {
+        entry: e.summary(),
+        step: step.into(),
+        source,
+        hint,
+    }
+}
+
+fn mountinfo() -> std::io::Result<String> {
+    std::fs::read_to_string(MOUNTINFO)
+}
+
+impl Builder {
+    /// Which of our mounts holds `dir` (for the host-write error).
+    fn owner_of(&self, dir: &str) -> String {
+        let best = self
+            .mounted
+            .iter()
+            .rev()
+            .filter(|m| dir == m.target || dir.starts_with(&format!("{}/", m.target)))
+            .max_by_key(|m| m.target.len());
+        match best {
+            Some(m) if m.entry.bind && m.entry.content.is_none() => format!(
+                "the bind of host '{}' at '{}'",
+                m.entry.src,
+                jail_view(NEWROOT, &m.target)
+            ),
+            Some(m) if m.entry.content.is_some() => {
+                format!(
+                    "the src_content file at '{}'",
+                    jail_view(NEWROOT, &m.target)
+                )
+            }
+            Some(m) => format!(
+                "the '{}' mount at '{}'",
+                m.entry.fstype,
+                jail_view(NEWROOT, &m.target)
+            ),
+            None => "a mount that is not a tmpfs of the jail's own".to_string(),
+        }
+    }
+
+    /// Refuse to create anything in `dir` unless it is on a tmpfs we own.
+    fn check_owned(&self, e: &Entry, dir: &str, name: &str) -> Result<(), MountError> {
+        let dev = dev_of(dir)
+            .map_err(|err| entry_err(e, format!("stat '{}'", jail_view(NEWROOT, dir)), err))?;
+        if self.owned.contains(&dev) {
+            return Ok(());
+        }
+        Err(MountError::HostWrite {
+            entry: e.summary(),
+            path: jail_view(NEWROOT, &format!("{dir}/{name}")),
+            parent: jail_view(NEWROOT, dir),
+            owner: self.owner_of(dir),
+        })
+    }
+
+    /// Create the missing directories of `r` except the last `keep_last`
+    /// components; returns the deepest directory.
+    fn create_dirs(
+        &self,
+        e: &Entry,
+        existing: &str,
+        missing: &[String],
+    ) -> Result<String, MountError> {
+        let mut cur = existing.to_string();
+        for c in missing {
+            if c == ".." {
+                return Err(MountError::BadDst {
+                    entry: e.summary(),
+                    dst: jail_view(NEWROOT, &cur),
+                    why: "uses '..' below a directory that does not exist: write the path without '..'",
+                });
+            }
+            self.check_owned(e, &cur, c)?;
+            let next = format!("{cur}/{c}");
+            std::fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&next)
+                .map_err(|err| {
+                    entry_err(e, format!("mkdir '{}'", jail_view(NEWROOT, &next)), err)
+                })?;
+            cur = next;
+        }
+        Ok(cur)
+    }
+
+    fn symlink(&mut self, e: &Entry) -> Result<(), MountError> {
+        let r = path::resolve(NEWROOT, &e.dst, false)
+            .map_err(|err| entry_err(e, "resolving the destination", err))?;
+        let Some((name, parents)) = r.missing.split_last() else {
+            return Err(entry_err(
+                e,
+                format!("symlink at '{}'", jail_view(NEWROOT, &r.existing)),
+                std::io::Error::from_raw_os_error(libc::EEXIST),
+            ));
+        };
+        let dir = self.create_dirs(e, &r.existing, parents)?;
+        self.check_owned(e, &dir, name)?;
+        let link = format!("{dir}/{name}");
+        std::os::unix::fs::symlink(&e.src, &link)
+            .map_err(|err| entry_err(e, format!("symlink '{}'", jail_view(NEWROOT, &link)), err))
+    }
+
+    /// The mount point of `e`, created if missing.
+    fn mount_point(&self, e: &Entry) -> Result<String, MountError> {
+        let r = path::resolve(NEWROOT, &e.dst, true)
+            .map_err(|err| entry_err(e, "resolving the destination", err))?;
+        let Some((name, parents)) = r.missing.split_last() else {
+            return Ok(r.existing);
+        };
+        let dir = self.create_dirs(e, &r.existing, parents)?;
+        if name == ".." {
+            return Err(MountError::BadDst {
+                entry: e.summary(),
+                dst: jail_view(NEWROOT, &dir),
+                why: "ends in '..' below a directory that does not exist: write the path without '..'",
+            });
+        }
+        self.check_owned(e, &dir, name)?;
+        let target = format!("{dir}/{name}");
+        let made = if e.is_dir {
+            std::fs::DirBuilder::new().mode(0o711).create(&target)
+        } else {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&target)
+                .map(|_| ())
+        };
+        made.map_err(|err| {
+            entry_err(
+                e,
+                format!(
+                    "creating the mount point {} '{}'",
+                    if e.is_dir { "directory" } else { "file" },
+                    jail_view(NEWROOT, &target)
+                ),
+                err,
+            )
+        })?;
+        Ok(target)
+    }
+
+    fn apply(&mut self, e: &Entry) -> Result<(), MountError> {
+        if e.symlink {
+            return self.symlink(e);
+        }
+        let target = self.mount_point(e)?;
+        let mount_err = |err: sys::SysError| entry_err(e, "mount(2)", err.source);
+        if let Some(content) = &e.content {
+            self.dynamic += 1;
+            let file = format!("/dynamic.{}", self.dynamic);
+            std::fs::write(&file, content).map_err(|err| {
+                entry_err(e, "writing src_content to the jail's scratch tmpfs", err)
+            })?;
+            let r = sys::mount(Some(&file), &target, None, libc::MS_BIND, None);
+            let _ = std::fs::remove_file(&file);
+            r.map_err(mount_err)?;
+        } else if e.bind {
+            let src = join(OLDROOT, &e.src);
+            sys::mount(
+                Some(&src),
+                &target,
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .map_err(mount_err)?;
+        } else {
+            let src = if e.src.starts_with('/') {
+                join(OLDROOT, &e.src)
+            } else if e.src.is_empty() {
+                "none".to_string()
+            } else {
+                e.src.clone()
+            };
+            let fstype = (!e.fstype.is_empty()).then_some(e.fstype.as_str());
+            let opts = host_options(&e.fstype, &e.options);
+            let data = (!opts.is_empty()).then_some(opts.as_str());
+            let flags = e.extra_flags;
+            let r = match sys::mount(Some(&src), &target, fstype, flags, data) {
+                Err(err) if err.source.raw_os_error() == Some(libc::EPERM) && !e.rw => {
+                    log::warn!("{err}: read-write failed, trying read-only");
+                    sys::mount(Some(&src), &target, fstype, flags | libc::MS_RDONLY, data)
+                }
+                other => other,
+            };
+            r.map_err(mount_err)?;
+        }
+        if target == NEWROOT {
+            self.root_replaced = true;
+        }
+        let owned = e.owned_fs();
+        if owned {
+            let dev = dev_of(&target).map_err(|err| entry_err(e, "stat of the new mount", err))?;
+            self.owned.push(dev);
+        }
+        self.mounted.push(Mounted {
+            target: target.clone(),
+            entry: e.clone(),
+        });
+        if owned && !e.rw {
+            // made read-only at the end, once the points inside exist
+            self.deferred_ro.push(target);
+            return Ok(());
+        }
+        self.attributes(e, &target)
+    }
+
+    /// Final attributes of a freshly mounted entry.
+    fn attributes(&self, e: &Entry, target: &str) -> Result<(), MountError> {
+        let recursive = e.bind && e.content.is_none();
+        let fail = |err: attrs::AttrError| {
+            entry_err(
+                e,
+                format!(
+                    "{} on '{}' ({})",
+                    if e.rw {
+                        "applying nosuid/nodev/noexec"
+                    } else {
+                        "making it read-only"
+                    },
+                    jail_view(NEWROOT, &err.path),
+                    err.call
+                ),
+                err.source,
+            )
+        };
+        // Fresh filesystems got nosuid/nodev/noexec from mount(2) itself.
+        let extra = if e.bind { e.extra_flags } else { 0 };
+        attrs::apply(
+            &Attrs {
+                target,
+                recursive,
+                ro: !e.rw,
+                extra,
+            },
+            self.strategy,
+            &mountinfo,
+        )
+        .map_err(fail)?;
+        if e.rw {
+            attrs::clear_ro(target, self.strategy).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// Last pass: our read-only tmpfs mounts (the mounts on top of them keep
+    /// their own attributes).
+    fn finish(&self, root_rw: bool) -> Result<(), MountError> {
+        let mut todo = self.deferred_ro.clone();
+        if !self.root_replaced && !root_rw {
+            todo.insert(0, NEWROOT.to_string());
+        }
+        for t in todo {
+            let a = Attrs {
+                target: &t,
+                recursive: false,
+                ro: true,
+                extra: 0,
+            };
+            attrs::apply(&a, self.strategy, &mountinfo).map_err(|err| {
+                let e = self.mounted.iter().find(|m| m.target == t);
+                match e {
+                    Some(m) => entry_err(&m.entry, "making it read-only", err.source),
+                    None => MountError::Setup {
+                        step: "making the jail's root tmpfs read-only",
+                        source: sys::SysError {
+                            call: err.call,
+                            what: err.path,
+                            source: err.source,
+                        },
+                    },
+                }
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn scratch_dir() -> Result<&'static str, MountError> {
+    ["/tmp", "/mnt", "/run", "/var/tmp", "/dev"]
+        .into_iter()
+        .find(|d| std::path::Path::new(d).is_dir())
+        .ok_or(MountError::NoScratch)
+}
+
+/// Build the jail's filesystem view (child, after the uid switch).
+pub fn setup(jail: &Jail, entries: &[Entry]) -> Result<(), MountError> {
+    let cfg = &jail.cfg;
+    if !cfg.clone_newns() {
+        if let Some(dir) = &jail.chroot {
+            sys::chroot(dir).map_err(MountError::setup("chroot to --chroot"))?;
+            sys::chdir("/").map_err(MountError::setup("chdir('/') after chroot"))?;
+        }
+        sys::chdir(cfg.cwd())
+            .map_err(MountError::setup("changing to the working directory (cwd)"))?;
+        return Ok(());
+    }
+    sys::chdir("/").map_err(MountError::setup("chdir('/')"))?;
+    sys::mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)
+        .map_err(MountError::setup("making '/' recursively private"))?;
+    let scratch = scratch_dir()?;
+    sys::mount(
+        None,
+        scratch,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some(SCRATCH_OPTS),
+    )
+    .map_err(MountError::setup(
+        "mounting the scratch tmpfs (inside the jail's namespace only)",
+    ))?;
+    sys::chdir(scratch).map_err(MountError::setup("entering the scratch tmpfs"))?;
+    for d in ["oldroot", "newroot"] {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(d)
+            .map_err(|source| MountError::Setup {
+                step: "creating a directory in the scratch tmpfs",
+                source: sys::err_from("mkdir", d, source),
+            })?;
+    }
+    sys::mount(None, "newroot", Some("tmpfs"), 0, Some(ROOT_TMPFS_OPTS))
+        .map_err(MountError::setup("mounting the jail's root tmpfs"))?;
+    sys::pivot_root(".", "oldroot").map_err(MountError::setup("entering the scratch tmpfs"))?;
+    sys::chdir("/").map_err(MountError::setup("chdir('/')"))?;
+
+    let root_dev = dev_of(NEWROOT).map_err(|source| MountError::Setup {
+        step: "stat of the jail's root tmpfs",
+        source: sys::err_from("stat", NEWROOT, source),
+    })?;
+    let mut b = Builder {
+        strategy: Strategy::of(jail.mount_api),
+        owned: vec![root_dev],
+        mounted: Vec::with_capacity(entries.len()),
+        deferred_ro: Vec::new(),
+        dynamic: 0,
+        root_replaced: false,
+    };
+    for e in entries.iter().filter(|e| !e.skip) {
+        if let Err(err) = b.apply(e) {
+            if e.mandatory {
+                return Err(err);
+            }
+            log::warn!("{err} (mandatory: false, going on)");
+        }
+    }
+    b.finish(jail.root_rw)?;
+
+    sys::chdir(NEWROOT).map_err(MountError::setup("entering the new root"))?;
+    if cfg.no_pivotroot() {
+        log::warn!(
+            "Using no_pivotroot is escapable when the user possesses relevant capabilities. Use it with care!"
+        );
+        sys::mount(Some("."), "/", None, libc::MS_MOVE, None).map_err(MountError::setup(
+            "moving the new root onto '/' (no_pivotroot)",
+        ))?;
+        sys::chroot(".").map_err(MountError::setup("chroot into the new root (no_pivotroot)"))?;
+    } else {
+        sys::pivot_root(".", ".").map_err(MountError::setup("pivot_root into the new root"))?;
+        sys::umount2(".", libc::MNT_DETACH).map_err(MountError::setup("detaching the old root"))?;
+    }
+    sys::chdir("/").map_err(MountError::setup("chdir('/') in the new root"))?;
+    sys::chdir(cfg.cwd()).map_err(MountError::setup("changing to the working directory (cwd)"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heuristics() {
+        let mut m = MountPt::new();
+        m.set_dst("/x".into());
+        assert!(entry_of(&m).unwrap().is_dir);
+        m.set_src_content(b"hi".to_vec());
+        let e = entry_of(&m).unwrap();
+        assert!(!e.is_dir && e.bind);
+        let mut b = MountPt::new();
+        b.set_src("/etc/hostname".into());
+        b.set_dst("/h".into());
+        b.set_is_bind(true);
+        assert!(!entry_of(&b).unwrap().is_dir);
+        b.set_src("/etc".into());
+        assert!(entry_of(&b).unwrap().is_dir);
+        b.set_is_dir(false);
+        assert!(!entry_of(&b).unwrap().is_dir);
+        let mut t = MountPt::new();
+        t.set_src("none".into());
+        t.set_dst("/t".into());
+        t.set_fstype("tmpfs".into());
+        assert!(entry_of(&t).unwrap().is_dir);
+        assert!(entry_of(&t).unwrap().owned_fs());
+    }
+
+    #[test]
+    fn env_prefixes() {
+        let mut m = MountPt::new();
+        m.set_src("/b".into());
+        m.set_dst("/d".into());
+        m.set_is_bind(true);
+        m.set_prefix_src_env("NSJAIL_UNIT_SURELY_UNSET_VAR".into());
+        let e = entry_of(&m).unwrap_err().to_string();
+        assert!(
+            e.contains("NSJAIL_UNIT_SURELY_UNSET_VAR") && e.contains("prefix_src_env"),
+            "{e}"
+        );
+        m.set_mandatory(false);
+        assert!(entry_of(&m).unwrap().skip);
+        m.set_prefix_src_env("HOME".into());
+        let home = std::env::var("HOME").unwrap_or_default();
+        if !home.is_empty() {
+            assert_eq!(entry_of(&m).unwrap().src, format!("{home}/b"));
+        }
+    }
+
+    #[test]
+    fn overlay_options_point_at_the_host_tree() {
+        assert_eq!(
+            host_options(
+                "overlay",
+                "lowerdir=/a:/b:rel,upperdir=/u,workdir=/w,userxattr"
+            ),
+            "lowerdir=/oldroot/a:/oldroot/b:rel,upperdir=/oldroot/u,workdir=/oldroot/w,userxattr"
+        );
+        assert_eq!(
+            host_options("tmpfs", "size=1,lowerdir=/a"),
+            "size=1,lowerdir=/a"
+        );
+    }
+
+    #[test]
+    fn summaries() {
+        let mut m = MountPt::new();
+        m.set_src("/usr".into());
+        m.set_dst("/usr".into());
+        m.set_is_bind(true);
+        m.set_nosuid(true);
+        assert_eq!(
+            entry_of(&m).unwrap().summary(),
+            "'/usr' -> '/usr' (bind, flags: MS_RDONLY|MS_BIND|MS_REC|MS_NOSUID)"
+        );
+        let mut t = MountPt::new();
+        t.set_dst("/tmp".into());
+        t.set_fstype("tmpfs".into());
+        t.set_options("size=1".into());
+        t.set_rw(true);
+        assert_eq!(
+            entry_of(&t).unwrap().summary(),
+            "'none' -> '/tmp' (type: tmpfs, flags: 0, options: 'size=1')"
+        );
+    }
+}
