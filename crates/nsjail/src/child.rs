@@ -160,14 +160,42 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// Per-launch inputs of the child that are not part of the (shared) plan.
+#[derive(Debug, Clone, Default)]
+pub struct ChildIo {
+    /// Descriptors to put on 0, 1, 2 (LISTEN: the connection's pipes);
+    /// `None` keeps nsjail's own stdio.
+    pub stdio: Option<[RawFd; 3]>,
+    /// Who the jail is for, in the "Executing" line (`[STANDALONE MODE]`
+    /// or the remote address).
+    pub remote: String,
+    /// RERUN pre-launch: once set up, send [`PARKED`] and wait for `'G'`
+    /// before announcing, installing seccomp and exec'ing.
+    pub park: bool,
+}
+
+/// The byte a parked child sends when it is ready to exec (never part of an
+/// error text).
+pub const PARKED: u8 = 0x06;
+
 /// The child's entry point after clone; never returns.
-pub fn run(plan: &Plan, sync: OwnedFd) -> ! {
-    let msg = match setup_and_exec(plan, sync.as_raw_fd()) {
+pub fn run(plan: &Plan, sync: OwnedFd, io: &ChildIo) -> ! {
+    let msg = match setup_and_exec(plan, Some(sync.as_raw_fd()), io) {
         Ok(never) => match never {},
         Err(m) => m,
     };
     let _ = sys::write_all(sync.as_raw_fd(), msg.as_bytes());
     sys::exit_now(255)
+}
+
+/// EXECVE mode: the same sequence in our own (already unshared) process,
+/// with the parent's part (id maps) done by ourselves; returns only the
+/// reason of a failure.
+pub fn exec_in_place(plan: &Plan, io: &ChildIo) -> String {
+    match setup_and_exec(plan, None, io) {
+        Ok(never) => match never {},
+        Err(m) => m,
+    }
 }
 
 enum Never {}
@@ -176,8 +204,9 @@ fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, Strin
     r.map_err(|e| format!("{what}: {e}"))
 }
 
-fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
+fn setup_and_exec(plan: &Plan, sync: Option<RawFd>, io: &ChildIo) -> Result<Never, String> {
     let cfg = &plan.jail.cfg;
+    let newpid = cfg.clone_newpid();
 
     // 1. oom_score_adj
     if cfg.has_oom_score_adj() {
@@ -191,6 +220,11 @@ fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
     }
 
     // 2. standard fds
+    if let Some(fds) = io.stdio {
+        for (t, f) in fds.iter().enumerate() {
+            step("putting the connection on stdio", sys::dup2(*f, t as RawFd))?;
+        }
+    }
     if cfg.silent() || cfg.stderr_to_null() {
         let null = step("opening /dev/null", sys::open("/dev/null", libc::O_RDWR, 0))?;
         let targets: &[RawFd] = if cfg.silent() { &[0, 1, 2] } else { &[2] };
@@ -208,11 +242,20 @@ fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
     }
     step("unblocking signals", sys::unblock_all_signals())?;
 
-    // 4. wait for the parent (maps, cgroups)
-    let mut b = [0u8; 1];
-    match sys::read(sync, &mut b) {
-        Ok(1) if b[0] == b'D' => {}
-        _ => sys::exit_now(255), // the parent is gone or failed; it reports
+    // 4. wait for the parent (maps, cgroups); EXECVE: write our own maps
+    match sync {
+        Some(sync) => {
+            let mut b = [0u8; 1];
+            match sys::read(sync, &mut b) {
+                Ok(1) if b[0] == b'D' => {}
+                _ => sys::exit_now(255), // the parent is gone or failed; it reports
+            }
+        }
+        None if plan.userns => step(
+            "writing our own uid/gid maps",
+            user::write_self_maps(&plan.maps),
+        )?,
+        None => {}
     }
 
     // 5. containment
@@ -222,10 +265,19 @@ fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
             user::switch_ids(&plan.maps, plan.userns),
         )?;
     }
-    step(
-        "setting up the filesystem",
-        mount::setup(plan.jail, &plan.mounts),
-    )?;
+    if sync.is_none() && newpid {
+        // EXECVE: PID 1 of the new namespace, and /proc mounted from inside it.
+        step("starting the namespace init", crate::execve::spawn_init())?;
+        step(
+            "setting up the filesystem",
+            crate::execve::mount_in_helper(|| mount::setup(plan.jail, &plan.mounts)),
+        )?;
+    } else {
+        step(
+            "setting up the filesystem",
+            mount::setup(plan.jail, &plan.mounts),
+        )?;
+    }
     step("bringing up the loopback interface 'lo'", net::setup(cfg))?;
     if cfg.clone_newuts() {
         step(
@@ -287,10 +339,26 @@ fn setup_and_exec(plan: &Plan, sync: RawFd) -> Result<Never, String> {
         mark_cloexec(&cfg.pass_fd),
     )?;
 
+    if io.park {
+        if let Some(sync) = sync {
+            step("reporting ready", sys::write_all(sync, &[PARKED]))?;
+            let mut b = [0u8; 1];
+            match sys::read(sync, &mut b) {
+                Ok(1) if b[0] == b'G' => {}
+                _ => sys::exit_now(255), // not wanted any more
+            }
+        }
+    }
+
     // 6./7. environment is prepared; announce
     log::info!(
-        "Executing '{}' for '[STANDALONE MODE]'",
-        plan.path.to_string_lossy()
+        "Executing '{}' for '{}'",
+        plan.path.to_string_lossy(),
+        if io.remote.is_empty() {
+            "[STANDALONE MODE]"
+        } else {
+            &io.remote
+        }
     );
     log::debug!("argv: {:?}", plan.jail.argv);
 

@@ -11,6 +11,8 @@
 pub mod caps;
 pub mod cgroup;
 pub mod child;
+pub mod execve;
+pub mod listen;
 pub mod logging;
 pub mod mount;
 pub mod net;

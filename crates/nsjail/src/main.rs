@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use config::{Jail, LogLevel, Mode, NsJailConfig};
-use nsjail::{cgroup, logging, mount, seccomp, supervisor};
+use nsjail::{cgroup, listen, logging, mount, report, seccomp, supervisor};
 
 /// A fatal error of the supervisor: printed once, exit 255.
 struct Fatal(String);
@@ -70,11 +70,10 @@ fn real_main() -> Result<u8, Fatal> {
         );
         return Ok(0);
     }
-    if jail.cfg.mode() != Mode::ONCE {
-        return Err(Fatal(format!(
-            "mode {:?} is not supported yet by this nsjail: use --mode o (ONCE)",
-            jail.cfg.mode()
-        )));
+    if jail.cfg.daemon() {
+        // Logging already goes to its own descriptor (a file for a daemon
+        // without a target); daemon(3) only swaps 0-2 for /dev/null.
+        nsjail::sys::daemonize().map_err(|e| Fatal(format!("{e} (--daemon)")))?;
     }
     log_parameters(&jail);
     for w in config::trap_warnings(&jail, &host) {
@@ -85,30 +84,64 @@ fn real_main() -> Result<u8, Fatal> {
         log::error!("{e}");
         Fatal("Couldn't setup parent cgroup (fix the cgroup_* settings)".to_string())
     })?;
-    let report = supervisor::run_once(&jail, filter.as_ref(), &cgroups)?;
+    let mode = jail.cfg.mode();
+    if mode == Mode::EXECVE {
+        // Returns only when the jail could not be entered.
+        let err = nsjail::execve::run(&jail, filter.as_ref(), cgroups);
+        return Err(Fatal(format!(
+            "Launching the process in place failed: {err}"
+        )));
+    }
+    let sink = match (&jail.run_report, mode) {
+        (Some(path), Mode::RERUN | Mode::LISTEN) => {
+            Some(report::LineSink::open(path).map_err(|e| {
+                Fatal(format!(
+                    "couldn't open the run report '{}' (--run_report): {e}",
+                    path.display()
+                ))
+            })?)
+        }
+        _ => None,
+    };
+    let code = match mode {
+        Mode::RERUN => supervisor::run_rerun(&jail, filter.as_ref(), &cgroups, sink.as_ref())?,
+        Mode::LISTEN => listen::run_listen(&jail, filter.as_ref(), &cgroups, sink.as_ref())?,
+        _ => {
+            let report = supervisor::run_once(&jail, filter.as_ref(), &cgroups)?;
+            if let Some(err) = &report.error {
+                // The one line that survives `log_fd: -1` (see logging::fatal).
+                logging::fatal(
+                    "main",
+                    line!(),
+                    &format!("Couldn't launch the child process: {err}"),
+                );
+            }
+            if let Some(path) = &jail.run_report {
+                report.write(path).map_err(|e| {
+                    Fatal(format!(
+                        "couldn't write the run report to '{}' (--run_report): {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+            report.exit_code
+        }
+    };
     cgroups.teardown();
-    if let Some(err) = &report.error {
-        // The one line that survives `log_fd: -1` (see logging::fatal).
-        logging::fatal(
-            "main",
-            line!(),
-            &format!("Couldn't launch the child process: {err}"),
-        );
-    }
-    if let Some(path) = &jail.run_report {
-        report.write(path).map_err(|e| {
-            Fatal(format!(
-                "couldn't write the run report to '{}' (--run_report): {e}",
-                path.display()
-            ))
-        })?;
-    }
-    Ok(report.exit_code.clamp(0, 255) as u8)
+    Ok(code.clamp(0, 255) as u8)
 }
 
 fn log_parameters(jail: &Jail) {
     let cfg = &jail.cfg;
-    log::info!("Mode: STANDALONE_ONCE");
+    log::info!(
+        "Mode: {}",
+        match cfg.mode() {
+            Mode::LISTEN => "LISTEN_TCP",
+            Mode::RERUN => "STANDALONE_RERUN",
+            Mode::EXECVE => "STANDALONE_EXECVE",
+            _ => "STANDALONE_ONCE",
+        }
+    );
     log::info!(
         "Jail parameters: hostname:'{}', chroot:'{}', process:'{}', bind:[{}]:{}, max_conns:{}, max_conns_per_ip:{}, time_limit:{}, daemonize:{}, clone_newnet:{}, clone_newuser:{}, clone_newns:{}, clone_newpid:{}, clone_newipc:{}, clone_newuts:{}, clone_newcgroup:{}, clone_newtime:{}, keep_caps:{}, disable_no_new_privs:{}, max_cpus:{}",
         cfg.hostname(),

@@ -74,6 +74,10 @@ pub struct Report {
     pub error: Option<String>,
     /// cgroup statistics.
     pub cgroup: CgroupFields,
+    /// LISTEN: the client's address (`[::ffff:127.0.0.1]:40760`).
+    pub remote: Option<String>,
+    /// RERUN/LISTEN: the sequence number of this run (1, 2, ...).
+    pub run: Option<u64>,
 }
 
 impl Report {
@@ -90,6 +94,8 @@ impl Report {
             syscall: None,
             error: Some(error),
             cgroup: CgroupFields::default(),
+            remote: None,
+            run: None,
         }
     }
 
@@ -120,10 +126,23 @@ impl Report {
         if let Some(x) = c.pids_peak {
             extra.insert("pids_peak".into(), x.into());
         }
+        if let Some(r) = &self.remote {
+            extra.insert("remote".into(), r.clone().into());
+        }
+        if let Some(n) = self.run {
+            extra.insert("run".into(), n.into());
+        }
         if let Value::Object(m) = &mut v {
             m.extend(extra);
         }
         v
+    }
+
+    /// The document as one line (RERUN/LISTEN: one line per run).
+    pub fn to_line(&self) -> String {
+        let mut s = self.to_json().to_string();
+        s.push('\n');
+        s
     }
 
     /// Write the report to `path`.
@@ -132,6 +151,33 @@ impl Report {
             serde_json::to_string_pretty(&self.to_json()).map_err(std::io::Error::other)?;
         text.push('\n');
         std::fs::write(path, text)
+    }
+}
+
+/// `--run_report` in RERUN and LISTEN: one JSON line appended per run,
+/// each with a single `write` on an `O_APPEND` descriptor (so lines from
+/// concurrent writers never interleave).
+#[derive(Debug)]
+pub struct LineSink {
+    file: std::fs::File,
+}
+
+impl LineSink {
+    /// Open (create) `path` for appending.
+    pub fn open(path: &Path) -> std::io::Result<LineSink> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(LineSink { file })
+    }
+
+    /// Append one report line; a failure is logged, never fatal.
+    pub fn append(&self, r: &Report) {
+        use std::io::Write;
+        if let Err(e) = (&self.file).write_all(r.to_line().as_bytes()) {
+            log::warn!("couldn't append to the run report (--run_report): {e}");
+        }
     }
 }
 
@@ -152,5 +198,18 @@ mod tests {
         assert_eq!(v["oom_killed"], false);
         assert!(v.get("pids_peak").is_none());
         assert!(v["error"].as_str().unwrap().contains("/x"));
+        assert!(v.get("remote").is_none());
+    }
+
+    #[test]
+    fn line_has_remote_and_run() {
+        let mut r = Report::setup_failed("x".into(), 1);
+        r.remote = Some("[::ffff:127.0.0.1]:4000".into());
+        r.run = Some(7);
+        let l = r.to_line();
+        assert!(l.ends_with('\n') && l.matches('\n').count() == 1, "{l}");
+        let v: Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["remote"], "[::ffff:127.0.0.1]:4000");
+        assert_eq!(v["run"], 7);
     }
 }

@@ -1,10 +1,13 @@
-//! ONCE mode: launch one jail, supervise it, reap it, report.
+//! Launching jails ([`launch`]) and the clone-based standalone modes: ONCE
+//! ([`run_once`]) and RERUN ([`run_rerun`]). LISTEN lives in `listen.rs`.
 //!
 //! Signals are blocked and read from a signalfd; the loop polls it with a
 //! timeout that ends exactly at the time limit (so the limit is enforced
-//! within a few ms, far finer than nsjail's 1 s). SIGINT/SIGTERM/SIGQUIT/
-//! SIGHUP kill the jail (or are forwarded with `forward_signals`), the jail
-//! is reaped and cleaned up, and nsjail returns 128+signal.
+//! within a few ms, far finer than nsjail's 1 s). SIGINT/SIGTERM/SIGHUP (and
+//! in ONCE also SIGQUIT) kill the jail (or are forwarded with
+//! `forward_signals`), the jail is reaped and cleaned up, and nsjail
+//! returns 128+signal. SIGUSR1 (and SIGQUIT in RERUN, as nsjail) lists the
+//! live jail.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -12,14 +15,26 @@ use std::time::{Duration, Instant};
 use config::Jail;
 
 use crate::cgroup::{CgroupStats, Cgroups, JailCgroup};
-use crate::child::{self, Plan};
-use crate::report::{Report, Status};
+use crate::child::{self, ChildIo, Plan};
+use crate::report::{LineSink, Report, Status};
 use crate::seccomp::Filter;
-use crate::sys::{self, ChildState, Forked};
+use crate::sys::{self, ChildState, Forked, Reaped};
 use crate::user;
 
-const REMOTE: &str = "[STANDALONE MODE]";
-const FATAL_SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGQUIT, libc::SIGHUP];
+/// The remote text of the standalone modes.
+pub const STANDALONE: &str = "[STANDALONE MODE]";
+
+/// Every signal the supervisor reads from its signalfd.
+pub const HANDLED_SIGNALS: [libc::c_int; 8] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGQUIT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGCHLD,
+    libc::SIGALRM,
+    libc::SIGPIPE,
+];
 
 /// Errors of the supervisor itself (not of the jail).
 #[derive(Debug, thiserror::Error)]
@@ -49,55 +64,118 @@ pub fn clone_flags(cfg: &config::NsJailConfig) -> u64 {
     f
 }
 
-fn ms(d: Duration) -> u64 {
+/// Milliseconds of a duration.
+pub fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// Run one jail to completion. Returns nsjail's exit code and the report.
-pub fn run_once(
-    jail: &Jail,
-    filter: Option<&Filter>,
-    cgroups: &Cgroups,
-) -> Result<Report, SuperError> {
-    let cfg = &jail.cfg;
-    let handled = [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGQUIT,
-        libc::SIGHUP,
-        libc::SIGUSR1,
-        libc::SIGCHLD,
-        libc::SIGALRM,
-        libc::SIGPIPE,
-    ];
-    let set = sys::sigset(&handled);
+/// Block the handled signals, ignore SIGTTIN/SIGTTOU, return the signalfd.
+pub fn signal_fd() -> Result<OwnedFd, SuperError> {
+    let set = sys::sigset(&HANDLED_SIGNALS);
     sys::sigprocmask(libc::SIG_BLOCK, &set)?;
     let sfd = sys::signalfd(&set)?;
     for s in [libc::SIGTTIN, libc::SIGTTOU] {
         sys::signal_disposition(s, true)?;
     }
+    Ok(sfd)
+}
 
-    let start = Instant::now();
-    let plan = match Plan::prepare(jail, filter) {
-        Ok(p) => p,
-        Err(e) => {
-            return Ok(Report::setup_failed(e.to_string(), ms(start.elapsed())));
+/// A jail that reached its exec (or, launched with `park`, is set up and
+/// waits for [`Launched::release`]).
+#[derive(Debug)]
+pub struct Launched {
+    /// Its pid (in our namespace).
+    pub pid: i32,
+    /// Its cgroup(s).
+    pub cg: Option<JailCgroup>,
+    /// When the clone happened (for a parked jail: when it was released).
+    pub start: Instant,
+    /// A parked jail's end of the socketpair.
+    parked: Option<OwnedFd>,
+}
+
+impl Launched {
+    /// Let a parked jail exec; wait until it did (or failed).
+    pub fn release(mut self, live: usize) -> Result<Launched, LaunchFailure> {
+        let Some(sock) = self.parked.take() else {
+            return Ok(self);
+        };
+        self.start = Instant::now();
+        let err = match sys::write_all(sock.as_raw_fd(), b"G") {
+            Ok(()) => read_child_error(&sock),
+            Err(e) => Some(format!("releasing the child (pid={}): {e}", self.pid)),
+        };
+        match err {
+            None => Ok(self),
+            Some(error) => Err(fail_jail(
+                self.pid, self.cg, error, STANDALONE, live, self.start,
+            )),
         }
-    };
-    let kmsg = filter.and_then(|_| crate::seccomp_report::open_kmsg());
+    }
 
-    let (parent_sock, child_sock) = sys::socketpair()?;
-    let flags = clone_flags(cfg);
+    /// Kill a parked jail that is not wanted any more; reap it, remove its cgroup.
+    pub fn abandon(self) {
+        let _ = sys::kill(self.pid, libc::SIGKILL);
+        let _ = sys::reap(self.pid);
+        finish_cgroup(self.cg);
+    }
+}
+
+/// A jail that failed before its exec (already killed, reaped, cleaned).
+#[derive(Debug)]
+pub struct LaunchFailure {
+    /// Why (the child's own words when it said something).
+    pub error: String,
+    /// The report of the failed run.
+    pub report: Report,
+}
+
+fn fail_jail(
+    pid: i32,
+    cg: Option<JailCgroup>,
+    error: String,
+    remote: &str,
+    live: usize,
+    start: Instant,
+) -> LaunchFailure {
+    let _ = sys::kill(pid, libc::SIGKILL);
+    let mut report = Report::setup_failed(error.clone(), 0);
+    if let Ok(reaped) = sys::reap(pid) {
+        log_exit(pid, remote, reaped.state, live);
+        report.user_ms = reaped.user_us / 1000;
+        report.sys_ms = reaped.sys_us / 1000;
+        report.max_rss_kb = reaped.max_rss_kb;
+    }
+    finish_cgroup(cg);
+    report.wall_ms = ms(start.elapsed());
+    LaunchFailure { error, report }
+}
+
+/// Launch one jail: clone, the parent's part (cgroup, id maps, `'D'`), wait
+/// for the exec (with `io.park`: for the child to be set up, see
+/// [`Launched::release`]). `live` = other jails alive, for the "PIDs left"
+/// log line. A failure kills, reaps and cleans the half-made jail.
+pub fn launch(
+    plan: &Plan,
+    cgroups: &Cgroups,
+    flags: u64,
+    io: &ChildIo,
+    live: usize,
+) -> Result<Launched, LaunchFailure> {
+    let start = Instant::now();
+    let fail = |error: String| LaunchFailure {
+        report: Report::setup_failed(error.clone(), ms(start.elapsed())),
+        error,
+    };
+    let (parent_sock, child_sock) = sys::socketpair().map_err(|e| fail(e.to_string()))?;
     let pid = match sys::clone_process(flags) {
         Ok(Forked::Child) => {
             drop(parent_sock);
-            drop(sfd);
-            child::run(&plan, child_sock)
+            child::run(plan, child_sock, io)
         }
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
-            let msg = format!("{e} (namespaces need root or unprivileged user namespaces; try disabling some with --disable_clone_*)");
-            return Ok(Report::setup_failed(msg, ms(start.elapsed())));
+            return Err(fail(format!("{e} (namespaces need root or unprivileged user namespaces; try disabling some with --disable_clone_*)")));
         }
     };
     drop(child_sock);
@@ -113,6 +191,17 @@ pub fn run_once(
             .map_err(|e| format!("releasing the child (pid={pid}): {e}"))
     };
     let setup_error = match parent_setup() {
+        Ok(()) if io.park => match read_parked(&parent_sock) {
+            None => {
+                return Ok(Launched {
+                    pid,
+                    cg: jail_cg,
+                    start,
+                    parked: Some(parent_sock),
+                })
+            }
+            e => e,
+        },
         Ok(()) => read_child_error(&parent_sock),
         Err(parent_err) => {
             // The child may have failed first (and explained why): prefer its words.
@@ -121,84 +210,46 @@ pub fn run_once(
         }
     };
     drop(parent_sock);
-    drop(plan);
-
-    if let Some(err) = setup_error {
-        let reaped = sys::reap(pid)?;
-        log_exit(pid, reaped.state);
-        finish_cgroup(jail_cg);
-        let mut r = Report::setup_failed(err, ms(start.elapsed()));
-        r.user_ms = reaped.user_us / 1000;
-        r.sys_ms = reaped.sys_us / 1000;
-        r.max_rss_kb = reaped.max_rss_kb;
-        return Ok(r);
+    match setup_error {
+        None => Ok(Launched {
+            pid,
+            cg: jail_cg,
+            start,
+            parked: None,
+        }),
+        Some(error) => Err(fail_jail(pid, jail_cg, error, remote_of(io), live, start)),
     }
-
-    let outcome = supervise(jail, pid, start, &sfd)?;
-    let mut syscall = None;
-    if let ChildState::Signaled(libc::SIGSYS) = outcome.state {
-        syscall = crate::seccomp_report::violation(pid, kmsg.as_ref());
-    }
-    let reaped = sys::reap(pid)?;
-    let wall = start.elapsed();
-    log_exit(pid, reaped.state);
-    let stats = cgroups.is_active().then(|| finish_cgroup(jail_cg));
-
-    let (exit_code, status, signal) = match reaped.state {
-        ChildState::Exited(c) => (c, Status::Exited, None),
-        ChildState::Signaled(s) => (
-            128 + s,
-            if s == libc::SIGSYS {
-                Status::Seccomp
-            } else if outcome.time_limit_hit {
-                Status::TimeLimit
-            } else if s == libc::SIGKILL && stats.as_ref().is_some_and(|c| c.oom_killed) {
-                Status::Oom
-            } else if hit_cpu_rlimit(&jail.cfg, s, reaped.user_us + reaped.sys_us) {
-                Status::RlimitCpu
-            } else {
-                Status::Signaled
-            },
-            Some(s),
-        ),
-        ChildState::Running => (255, Status::SetupFailed, None),
-    };
-    let exit_code = match outcome.fatal_signal {
-        Some(s) => 128 + s,
-        None => exit_code,
-    };
-    Ok(Report {
-        exit_code,
-        status,
-        signal,
-        wall_ms: ms(wall),
-        user_ms: reaped.user_us / 1000,
-        sys_ms: reaped.sys_us / 1000,
-        max_rss_kb: reaped.max_rss_kb,
-        syscall,
-        error: None,
-        cgroup: stats.map(cgroup_fields).unwrap_or_default(),
-    })
 }
 
-/// Whether death by `sig` after `cpu_us` of CPU time is the kernel enforcing
-/// `rlimit_cpu` (SIGXCPU at the soft limit, SIGKILL at the hard one; nsjail
-/// sets both to the same value).
-fn hit_cpu_rlimit(cfg: &config::NsJailConfig, sig: i32, cpu_us: u64) -> bool {
-    if cfg.disable_rl() || cfg.rlimit_cpu_type() != config::RLimit::VALUE {
-        return false;
+/// A parked child's first message: [`child::PARKED`] (None) or its error.
+fn read_parked(sock: &OwnedFd) -> Option<String> {
+    let mut b = [0u8; 1];
+    match sys::read(sock.as_raw_fd(), &mut b) {
+        Ok(1) if b[0] == child::PARKED => None,
+        Ok(1) => {
+            let rest = read_child_error(sock).unwrap_or_default();
+            Some(format!("{}{rest}", b[0] as char))
+        }
+        Ok(_) => Some("the child ended before it was set up".to_string()),
+        Err(e) => Some(format!("reading the child's status: {e}")),
     }
-    // CPU time is charged in ticks: allow a little under the limit.
-    let limit_us = cfg.rlimit_cpu().saturating_mul(1_000_000);
-    (sig == libc::SIGKILL || sig == libc::SIGXCPU) && cpu_us + 50_000 >= limit_us
+}
+
+fn remote_of(io: &ChildIo) -> &str {
+    if io.remote.is_empty() {
+        STANDALONE
+    } else {
+        &io.remote
+    }
 }
 
 /// Read the jail's cgroup accounting, then remove its directories.
-fn finish_cgroup(cg: Option<JailCgroup>) -> CgroupStats {
+pub fn finish_cgroup(cg: Option<JailCgroup>) -> CgroupStats {
     let Some(cg) = cg else {
         return CgroupStats::default();
     };
     let stats = cg.stats();
+    cg.kill_all();
     if let Err(e) = cg.remove() {
         log::warn!("{e}");
     }
@@ -211,6 +262,45 @@ fn cgroup_fields(s: CgroupStats) -> crate::report::CgroupFields {
         mem_peak_bytes: s.mem_peak_bytes,
         cpu_usage_us: s.cpu_usage_us,
         pids_peak: s.pids_peak,
+    }
+}
+
+/// The report of a jail that ran and was reaped.
+pub fn finished_report(
+    reaped: &Reaped,
+    wall: Duration,
+    time_limit_hit: bool,
+    syscall: Option<String>,
+    stats: Option<CgroupStats>,
+) -> Report {
+    let (exit_code, status, signal) = match reaped.state {
+        ChildState::Exited(c) => (c, Status::Exited, None),
+        ChildState::Signaled(s) => (
+            128 + s,
+            if s == libc::SIGSYS {
+                Status::Seccomp
+            } else if time_limit_hit {
+                Status::TimeLimit
+            } else {
+                Status::Signaled
+            },
+            Some(s),
+        ),
+        ChildState::Running => (255, Status::SetupFailed, None),
+    };
+    Report {
+        exit_code,
+        status,
+        signal,
+        wall_ms: ms(wall),
+        user_ms: reaped.user_us / 1000,
+        sys_ms: reaped.sys_us / 1000,
+        max_rss_kb: reaped.max_rss_kb,
+        syscall,
+        error: None,
+        cgroup: stats.map(cgroup_fields).unwrap_or_default(),
+        remote: None,
+        run: None,
     }
 }
 
@@ -232,17 +322,156 @@ fn read_child_error(sock: &OwnedFd) -> Option<String> {
     }
 }
 
-fn log_exit(pid: i32, state: ChildState) {
+/// nsjail's line for a reaped jail.
+pub fn log_exit(pid: i32, remote: &str, state: ChildState, left: usize) {
     match state {
         ChildState::Exited(c) => {
-            log::info!("pid={pid} ({REMOTE}) exited with status: {c}, (PIDs left: 0)")
+            log::info!("pid={pid} ({remote}) exited with status: {c}, (PIDs left: {left})")
         }
         ChildState::Signaled(s) => log::info!(
-            "pid={pid} ({REMOTE}) terminated with signal: {} ({s}), (PIDs left: 0)",
+            "pid={pid} ({remote}) terminated with signal: {} ({s}), (PIDs left: {left})",
             sys::signal_name(s)
         ),
         ChildState::Running => {}
     }
+}
+
+/// nsjail's SIGUSR1/SIGQUIT listing: a count, then one line per live jail.
+pub fn display_jails<'a>(
+    jails: impl ExactSizeIterator<Item = (i32, &'a str, Instant)>,
+    limit: u32,
+) {
+    log::info!("Total number of spawned namespaces: {}", jails.len());
+    for (pid, remote, start) in jails {
+        let run = start.elapsed().as_secs();
+        let left = if limit > 0 {
+            (limit as u64).saturating_sub(run).to_string()
+        } else {
+            "unlimited".to_string()
+        };
+        log::info!("pid={pid}, Remote host: {remote}, Run time: {run} sec. (time left: {left} s.)");
+    }
+}
+
+/// The time limit kill (nsjail sends SIGCONT first: stopped namespaced
+/// processes may otherwise not die).
+pub fn kill_for_time_limit(pid: i32, start: Instant, limit: u32, remote: &str) {
+    let run = start.elapsed().as_secs();
+    log::info!("pid={pid} run time >= time limit ({run} >= {limit}) ({remote}). Killing it");
+    let _ = sys::kill(pid, libc::SIGCONT);
+    let _ = sys::kill(pid, libc::SIGKILL);
+}
+
+/// Run one jail to completion. Returns nsjail's exit code and the report.
+pub fn run_once(
+    jail: &Jail,
+    filter: Option<&Filter>,
+    cgroups: &Cgroups,
+) -> Result<Report, SuperError> {
+    let sfd = signal_fd()?;
+    let start = Instant::now();
+    let plan = match Plan::prepare(jail, filter) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(Report::setup_failed(e.to_string(), ms(start.elapsed())));
+        }
+    };
+    let kmsg = filter.and_then(|_| crate::seccomp_report::open_kmsg());
+    let flags = clone_flags(&jail.cfg);
+    let run = match launch(&plan, cgroups, flags, &ChildIo::default(), 0) {
+        Ok(l) => l,
+        Err(f) => return Ok(f.report),
+    };
+    drop(plan);
+    let (report, _) = supervise_to_end(jail, run, &sfd, kmsg.as_ref(), true, cgroups)?;
+    Ok(report)
+}
+
+/// Supervise a launched jail until it ends, reap it, clean up, report.
+/// Returns the report (exit code already 128+signal after a fatal signal)
+/// and the fatal signal, if one arrived.
+fn supervise_to_end(
+    jail: &Jail,
+    run: Launched,
+    sfd: &OwnedFd,
+    kmsg: Option<&OwnedFd>,
+    quit_is_fatal: bool,
+    cgroups: &Cgroups,
+) -> Result<(Report, Option<i32>), SuperError> {
+    let Launched { pid, cg, start, .. } = run;
+    let outcome = supervise(jail, pid, start, sfd, quit_is_fatal)?;
+    let mut syscall = None;
+    if let ChildState::Signaled(libc::SIGSYS) = outcome.state {
+        syscall = crate::seccomp_report::violation(pid, kmsg);
+    }
+    let reaped = sys::reap(pid)?;
+    let wall = start.elapsed();
+    log_exit(pid, STANDALONE, reaped.state, 0);
+    let stats = if cgroups.is_active() {
+        Some(finish_cgroup(cg))
+    } else {
+        drop(cg);
+        None
+    };
+    let mut report = finished_report(&reaped, wall, outcome.time_limit_hit, syscall, stats);
+    if let Some(s) = outcome.fatal_signal {
+        report.exit_code = 128 + s;
+    }
+    Ok((report, outcome.fatal_signal))
+}
+
+/// RERUN: launch the command again after each exit until a fatal signal.
+/// Each run is a fresh jail (new namespaces, its own cgroup). Returns
+/// nsjail's exit code: 128+signal, or 255 when a jail cannot be launched.
+pub fn run_rerun(
+    jail: &Jail,
+    filter: Option<&Filter>,
+    cgroups: &Cgroups,
+    sink: Option<&LineSink>,
+) -> Result<i32, SuperError> {
+    let sfd = signal_fd()?;
+    let plan = match Plan::prepare(jail, filter) {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("Couldn't launch the child process: {e}");
+            return Ok(255);
+        }
+    };
+    let kmsg = filter.and_then(|_| crate::seccomp_report::open_kmsg());
+    let flags = clone_flags(&jail.cfg);
+    // Pipelined: while run n executes, run n+1 is cloned and set up up to
+    // its exec (parked), so it starts the moment run n has been reaped.
+    let io = ChildIo {
+        park: true,
+        ..ChildIo::default()
+    };
+    let mut next = launch(&plan, cgroups, flags, &io, 0);
+    for n in 1u64.. {
+        let run = match next.and_then(|p| p.release(0)) {
+            Ok(l) => l,
+            Err(mut f) => {
+                f.report.run = Some(n);
+                if let Some(s) = sink {
+                    s.append(&f.report);
+                }
+                log::error!("Couldn't launch the child process: {}", f.error);
+                return Ok(255);
+            }
+        };
+        next = launch(&plan, cgroups, flags, &io, 1);
+        let (mut report, fatal) = supervise_to_end(jail, run, &sfd, kmsg.as_ref(), false, cgroups)?;
+        report.run = Some(n);
+        if let Some(s) = sink {
+            s.append(&report);
+        }
+        if let Some(sig) = fatal {
+            if let Ok(p) = next {
+                p.abandon();
+            }
+            return Ok(128 + sig);
+        }
+    }
+    Ok(0)
 }
 
 struct Outcome {
@@ -251,7 +480,13 @@ struct Outcome {
     fatal_signal: Option<i32>,
 }
 
-fn supervise(jail: &Jail, pid: i32, start: Instant, sfd: &OwnedFd) -> Result<Outcome, SuperError> {
+fn supervise(
+    jail: &Jail,
+    pid: i32,
+    start: Instant,
+    sfd: &OwnedFd,
+    quit_is_fatal: bool,
+) -> Result<Outcome, SuperError> {
     let cfg = &jail.cfg;
     let limit = cfg.time_limit();
     let deadline = (limit > 0).then(|| start + Duration::from_secs(limit as u64));
@@ -269,12 +504,7 @@ fn supervise(jail: &Jail, pid: i32, start: Instant, sfd: &OwnedFd) -> Result<Out
         let now = Instant::now();
         if let Some(d) = deadline.filter(|_| !time_limit_hit) {
             if now >= d {
-                let run = now.duration_since(start).as_secs();
-                log::info!(
-                    "pid={pid} run time >= time limit ({run} >= {limit}) ({REMOTE}). Killing it"
-                );
-                let _ = sys::kill(pid, libc::SIGCONT);
-                sys::kill(pid, libc::SIGKILL)?;
+                kill_for_time_limit(pid, start, limit, STANDALONE);
                 time_limit_hit = true;
                 continue;
             }
@@ -290,7 +520,9 @@ fn supervise(jail: &Jail, pid: i32, start: Instant, sfd: &OwnedFd) -> Result<Out
             continue;
         }
         while let Some(sig) = sys::signalfd_read(sfd) {
-            if FATAL_SIGNALS.contains(&sig) {
+            let fatal = matches!(sig, libc::SIGINT | libc::SIGTERM | libc::SIGHUP)
+                || (sig == libc::SIGQUIT && quit_is_fatal);
+            if fatal {
                 fatal_signal = Some(sig);
                 if cfg.forward_signals() {
                     log::info!(
@@ -302,15 +534,8 @@ fn supervise(jail: &Jail, pid: i32, start: Instant, sfd: &OwnedFd) -> Result<Out
                     log::info!("Server stops due to fatal signal ({sig}) caught. Exiting");
                     sys::kill(pid, libc::SIGKILL)?;
                 }
-            } else if sig == libc::SIGUSR1 {
-                let run = start.elapsed().as_secs();
-                log::info!("Total number of spawned namespaces: 1");
-                let left = if limit > 0 {
-                    format!(" (time left: {} s.)", (limit as u64).saturating_sub(run))
-                } else {
-                    String::new()
-                };
-                log::info!("pid={pid}, Remote host: {REMOTE}, Run time: {run} sec.{left}");
+            } else if sig == libc::SIGUSR1 || sig == libc::SIGQUIT {
+                display_jails(std::iter::once((pid, STANDALONE, start)), limit);
             }
         }
     }

@@ -947,3 +947,154 @@ pub fn signal_name(sig: i32) -> String {
     };
     n.to_string()
 }
+
+// ---- Execution modes (LISTEN / RERUN / EXECVE) ----------------------------
+
+/// pipe2(O_CLOEXEC): (read end, write end).
+pub fn pipe_cloexec() -> SysResult<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a writable array of two ints.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    check(rc as libc::c_long, "pipe2", || "O_CLOEXEC".into())?;
+    // SAFETY: both descriptors are fresh and owned by us.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// splice(2) up to `len` bytes from `from` to `to` with
+/// `SPLICE_F_MOVE|SPLICE_F_NONBLOCK` (one side must be a pipe). `Ok(0)` is
+/// EOF on `from`; `WouldBlock` means nothing to read or no room to write.
+pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    loop {
+        // SAFETY: integer descriptors, NULL offsets (both are streams).
+        let rc = unsafe {
+            libc::splice(
+                from,
+                std::ptr::null_mut(),
+                to,
+                std::ptr::null_mut(),
+                len,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// daemon(3) with `nochdir` = 1, `noclose` = 0: fork, the parent exits,
+/// the child starts a new session with 0/1/2 on /dev/null.
+pub fn daemonize() -> SysResult<()> {
+    // SAFETY: called while single-threaded; daemon() forks and _exits the parent.
+    let rc = unsafe { libc::daemon(1, 0) };
+    check(rc as libc::c_long, "daemon", || {
+        "nochdir=1, noclose=0".into()
+    })
+    .map(|_| ())
+}
+
+/// unshare(2) with `CLONE_NEW*` flags.
+pub fn unshare(flags: u64) -> SysResult<()> {
+    // SAFETY: integer argument; the caller is single-threaded (CLONE_NEWUSER requires it).
+    let rc = unsafe { libc::unshare(flags as libc::c_int) };
+    check(rc as libc::c_long, "unshare", || {
+        describe_clone_flags(flags)
+    })
+    .map(|_| ())
+}
+
+/// waitid(P_ALL, WEXITED|WNOHANG|WNOWAIT): the pid and state of any child
+/// that has ended, without reaping it; `None` when none has.
+pub fn peek_any_child() -> Option<(libc::pid_t, ChildState)> {
+    let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
+    // SAFETY: `info` is a writable siginfo_t.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            info.as_mut_ptr(),
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    if rc < 0 {
+        return None;
+    }
+    // SAFETY: waitid succeeded; a zeroed siginfo means "no state change".
+    let info = unsafe { info.assume_init() };
+    // SAFETY: si_pid/si_status are valid to read for SIGCHLD siginfo (and zero otherwise).
+    let (spid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if spid == 0 {
+        return None;
+    }
+    let state = if info.si_code == libc::CLD_EXITED {
+        ChildState::Exited(status)
+    } else {
+        ChildState::Signaled(status)
+    };
+    Some((spid, state))
+}
+
+/// Reap every ended child without blocking (waitpid(-1, WNOHANG) until none).
+pub fn reap_zombies() {
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is writable.
+        let rc = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if rc <= 0 {
+            return;
+        }
+    }
+}
+
+/// Block until one of the (blocked) signals in `set` is pending, consume it.
+pub fn sigwait(set: &libc::sigset_t) {
+    // SAFETY: `set` is a valid initialised sigset; the siginfo is not requested.
+    unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+}
+
+/// close_range(first, ~0, 0): close every descriptor from `first` up.
+pub fn close_from(first: u32) {
+    // SAFETY: integer arguments; closing descriptors we no longer use.
+    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
+}
+
+/// Raise the soft RLIMIT_NOFILE to `min(want, hard)` if it is lower.
+pub fn raise_nofile(want: u64) {
+    if let Ok((soft, hard)) = get_rlimit(libc::RLIMIT_NOFILE as u32) {
+        let target = want.min(hard);
+        if soft < target {
+            let _ = set_rlimit(libc::RLIMIT_NOFILE as u32, "RLIMIT_NOFILE", target, hard);
+        }
+    }
+}
+
+/// ioctl(FIONREAD): bytes waiting to be read on a pipe or socket (0 on error).
+pub fn pending_bytes(fd: RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into `n`.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD as _, &mut n) };
+    if rc < 0 {
+        0
+    } else {
+        n.max(0) as usize
+    }
+}
+
+/// Make sure descriptors 0, 1 and 2 are open (on /dev/null if not), so that
+/// fresh descriptors never take those numbers.
+pub fn ensure_std_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD on an integer descriptor only queries it.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+            continue;
+        }
+        let p = c"/dev/null";
+        // SAFETY: valid C string; the new descriptor takes the lowest free
+        // number (this one) and is meant to stay open for the process's life.
+        unsafe { libc::open(p.as_ptr(), libc::O_RDWR) };
+    }
+}

@@ -188,6 +188,58 @@ pub fn write_maps(pid: i32, maps: &IdMaps) -> Result<(), UserError> {
     Ok(())
 }
 
+/// EXECVE mode: write our own maps from inside the user namespace we just
+/// unshared. The kernel then treats us as unprivileged towards the parent
+/// namespace, whatever our euid was: `setgroups` must be denied before
+/// `gid_map` is written (nsjail skips this for euid 0 and fails with EPERM),
+/// and each map may hold only one id, our own.
+pub fn write_self_maps(maps: &IdMaps) -> Result<(), UserError> {
+    if maps.uids.iter().chain(&maps.gids).any(|r| r.newidmap) {
+        return Err(UserError::Helper {
+            cmd: "newuidmap/newgidmap".to_string(),
+            why: "EXECVE mode (--mode e) cannot run the helpers for its own namespace; \
+                  drop use_newidmap or use --mode o"
+                .to_string(),
+        });
+    }
+    let one = |kind: &str, r: &[IdRange]| -> Result<(), UserError> {
+        if r.len() > 1 || r.first().is_some_and(|x| x.count != 1) {
+            return Err(UserError::WriteMap {
+                path: format!("/proc/self/{kind}_map"),
+                content: map_text(&r.iter().collect::<Vec<_>>())
+                    .trim_end()
+                    .replace('\n', "\\n"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    "EXECVE mode can map only one id (our own) per map: \
+                     keep a single uidmap/gidmap entry with count 1, or use --mode o",
+                ),
+            });
+        }
+        Ok(())
+    };
+    one("uid", &maps.uids)?;
+    one("gid", &maps.gids)?;
+    write_proc_path("/proc/self/setgroups", "deny")?;
+    write_proc_path(
+        "/proc/self/gid_map",
+        &map_text(&maps.gids.iter().collect::<Vec<_>>()),
+    )?;
+    write_proc_path(
+        "/proc/self/uid_map",
+        &map_text(&maps.uids.iter().collect::<Vec<_>>()),
+    )?;
+    Ok(())
+}
+
+fn write_proc_path(path: &str, content: &str) -> Result<(), UserError> {
+    std::fs::write(path, content).map_err(|source| UserError::WriteMap {
+        path: path.to_string(),
+        content: content.trim_end().replace('\n', "\\n"),
+        source,
+    })
+}
+
 /// Child side: become the first inside uid/gid. With a user namespace the
 /// supplementary groups are cleared (failure ignored: setgroups may be
 /// denied); as root without one, the 2nd..n-th gid entries become the
