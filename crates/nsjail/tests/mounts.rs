@@ -790,3 +790,36 @@ fn seed_layout_is_exactly_as_specified() {
     assert_eq!(get("devs"), ["8 8 1"]);
     assert_eq!(get("ldcache"), ["True"]);
 }
+
+/// A bind source is resolved as the host sees it (absolute symlinks
+/// relative to the host's /), a destination as the jail will (absolute
+/// symlinks relative to the new root).
+#[test]
+fn symlinks_in_sources_and_destinations() {
+    if !root_or_skip("symlinks_in_sources_and_destinations") {
+        return;
+    }
+    let d = host_dir("abslink");
+    let _c = Cleanup(vec![d.clone()]);
+    std::os::unix::fs::symlink("/etc", d.join("abs")).unwrap();
+    let src = format!("{}/abs/hostname:/h", s(&d));
+    let o = jail(
+        &[
+            "-R",
+            &src,
+            "-T",
+            "/t",
+            "-m",
+            "none:/t/real:tmpfs",
+            "-s",
+            "/t/real:/t/alias",
+            "-R",
+            "/etc/hostname:/t/alias/f",
+        ],
+        "cat /h; cat /t/real/f",
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let h = std::fs::read_to_string("/etc/hostname").unwrap();
+    let h = h.trim();
+    assert_eq!(o.stdout.lines().collect::<Vec<_>>(), [h, h], "{o:?}");
+}

@@ -75,25 +75,6 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Mount points at or below `target`, in mountinfo order (parents first).
-pub(super) fn submounts(mountinfo: &str, target: &str) -> Vec<String> {
-    let prefix = format!("{}/", target.trim_end_matches('/'));
-    let mut v: Vec<String> = Vec::new();
-    for line in mountinfo.lines() {
-        let Some(mp) = line.split(' ').nth(4) else {
-            continue;
-        };
-        let mp = unescape(mp);
-        if (mp == target || mp.starts_with(&prefix)) && !v.contains(&mp) {
-            v.push(mp);
-        }
-    }
-    if !v.iter().any(|m| m == target) {
-        v.insert(0, target.to_string());
-    }
-    v
-}
-
 /// A failed attribute change: the path and the call's error.
 #[derive(Debug)]
 pub(super) struct AttrError {
@@ -127,12 +108,13 @@ pub(super) struct Attrs<'a> {
     pub extra: libc::c_ulong,
 }
 
-/// Apply `a` with `strategy`; `mountinfo` reads the current mount table
-/// (only called by the remount strategy, and only when recursive).
+/// Apply `a` with `strategy`; `submounts` lists the mount points at and
+/// below `a.target` (only called by the remount strategy, only when
+/// recursive).
 pub(super) fn apply(
     a: &Attrs,
     strategy: Strategy,
-    mountinfo: &dyn Fn() -> io::Result<String>,
+    submounts: &dyn Fn() -> io::Result<Vec<String>>,
 ) -> Result<(), AttrError> {
     let set = if a.ro { libc::MS_RDONLY } else { 0 } | (a.extra & EXTRA);
     if set == 0 {
@@ -145,12 +127,11 @@ pub(super) fn apply(
         }
     }
     let points = if a.recursive {
-        let mi = mountinfo().map_err(|source| AttrError {
+        submounts().map_err(|source| AttrError {
             path: "/proc/self/mountinfo".to_string(),
             source,
             call: "reading the mount table (needed to reach the submounts; mount /proc on the host or use --experimental_mnt new)",
-        })?;
-        submounts(&mi, a.target)
+        })?
     } else {
         vec![a.target.to_string()]
     };
@@ -165,6 +146,33 @@ pub(super) fn apply(
         )?;
     }
     Ok(())
+}
+
+/// The mount points of a mountinfo dump, in order, unescaped.
+pub(super) fn mount_points(mountinfo: &str) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape)
+        .collect()
+}
+
+/// The mounts a recursive bind of the host path `src` (resolved, no
+/// symlinks) at `target` carries: `target` itself and, for each host mount
+/// point below `src`, the same path below `target`.
+pub(super) fn bind_submounts(host_points: &[String], src: &str, target: &str) -> Vec<String> {
+    let src = src.trim_end_matches('/');
+    let prefix = format!("{src}/");
+    let mut v = vec![target.to_string()];
+    for mp in host_points {
+        if let Some(rest) = mp.strip_prefix(&prefix) {
+            let p = format!("{}/{rest}", target.trim_end_matches('/'));
+            if !v.contains(&p) {
+                v.push(p);
+            }
+        }
+    }
+    v
 }
 
 /// Make the top mount at `target` writable if it is read-only (a RW bind of
@@ -194,36 +202,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mountinfo_submounts() {
-        let mi = "\
-22 27 0:21 / /proc rw,relatime - proc proc rw
-101 90 0:50 / /newroot rw - tmpfs tmpfs rw
-102 101 254:0 / /newroot rw - ext4 /dev/vda rw
-103 102 0:6 / /newroot/dev rw - devtmpfs devtmpfs rw
-104 103 0:23 / /newroot/dev/shm rw - tmpfs tmpfs rw
-105 102 0:60 / /newroot/a\\040b rw - tmpfs tmpfs rw
-106 102 0:61 / /newrootx rw - tmpfs tmpfs rw
-";
+    fn mountinfo_points_are_unescaped() {
+        let mi = "101 90 0:50 / /newroot rw - tmpfs tmpfs rw\n105 102 0:60 / /newroot/a\\040b rw - tmpfs tmpfs rw\n";
+        assert_eq!(mount_points(mi), ["/newroot", "/newroot/a b"]);
+        assert_eq!(unescape("a\\011b\\134"), "a\tb\\");
+        assert_eq!(unescape("x\\0"), "x\\0");
+    }
+
+    #[test]
+    fn bind_submounts_map_host_mounts_below_the_source() {
+        let host = mount_points(
+            "1 0 0:1 / /oldroot rw - ext4 x rw\n2 1 0:2 / /oldroot/dev rw - devtmpfs x rw\n\
+             3 2 0:3 / /oldroot/dev/shm rw - tmpfs x rw\n4 1 0:4 / /oldroot/devx rw - tmpfs x rw\n",
+        );
         assert_eq!(
-            submounts(mi, "/newroot"),
+            bind_submounts(&host, "/oldroot", "/newroot"),
             [
                 "/newroot",
                 "/newroot/dev",
                 "/newroot/dev/shm",
-                "/newroot/a b"
+                "/newroot/devx"
             ]
         );
         assert_eq!(
-            submounts(mi, "/newroot/dev"),
-            ["/newroot/dev", "/newroot/dev/shm"]
+            bind_submounts(&host, "/oldroot/dev", "/newroot/d"),
+            ["/newroot/d", "/newroot/d/shm"]
         );
-        // a target not listed (e.g. a file bind shown elsewhere) is still remounted
         assert_eq!(
-            submounts(mi, "/newroot/etc/passwd"),
-            ["/newroot/etc/passwd"]
+            bind_submounts(&host, "/oldroot/etc/x", "/newroot/x"),
+            ["/newroot/x"]
         );
-        assert_eq!(unescape("a\\011b\\134"), "a\tb\\");
-        assert_eq!(unescape("x\\0"), "x\\0");
     }
 
     #[test]

@@ -286,6 +286,8 @@ struct Builder {
     deferred_ro: Vec<String>,
     dynamic: usize,
     root_replaced: bool,
+    /// Host mount points (under `/oldroot`), read once when first needed.
+    host_points: std::cell::OnceCell<Vec<String>>,
 }
 
 fn entry_err(e: &Entry, step: impl Into<String>, source: std::io::Error) -> MountError {
@@ -304,11 +306,25 @@ fn entry_err(e: &Entry, step: impl Into<String>, source: std::io::Error) -> Moun
     }
 }
 
-fn mountinfo() -> std::io::Result<String> {
-    std::fs::read_to_string(MOUNTINFO)
+fn no_submounts() -> std::io::Result<Vec<String>> {
+    Ok(Vec::new())
 }
 
 impl Builder {
+    /// The host's mount points, from one read of the mount table (the host
+    /// tree under `/oldroot` does not change while the jail is built).
+    fn host_points(&self) -> std::io::Result<&[String]> {
+        if self.host_points.get().is_none() {
+            let mi = std::fs::read_to_string(MOUNTINFO)?;
+            let v = attrs::mount_points(&mi)
+                .into_iter()
+                .filter(|p| p == OLDROOT || p.starts_with("/oldroot/"))
+                .collect();
+            let _ = self.host_points.set(v);
+        }
+        Ok(self.host_points.get().map(Vec::as_slice).unwrap_or(&[]))
+    }
+
     /// Which of our mounts holds `dir` (for the host-write error).
     fn owner_of(&self, dir: &str) -> String {
         let best = self
@@ -447,7 +463,7 @@ impl Builder {
         }
         let target = self.mount_point(e)?;
         let mount_err = |err: sys::SysError| entry_err(e, "mount(2)", err.source);
-        if let Some(content) = &e.content {
+        let bind_src = if let Some(content) = &e.content {
             self.dynamic += 1;
             let file = format!("/dynamic.{}", self.dynamic);
             std::fs::write(&file, content).map_err(|err| {
@@ -456,8 +472,16 @@ impl Builder {
             let r = sys::mount(Some(&file), &target, None, libc::MS_BIND, None);
             let _ = std::fs::remove_file(&file);
             r.map_err(mount_err)?;
+            None
         } else if e.bind {
-            let src = join(OLDROOT, &e.src);
+            // The source as the host sees it (absolute symlinks relative to
+            // the host's root, not to our scratch root); the kernel decides
+            // for what we cannot resolve (e.g. /proc/self/fd magic links).
+            let src = path::resolve(OLDROOT, &e.src, true)
+                .ok()
+                .filter(|r| r.missing.is_empty())
+                .map(|r| r.existing)
+                .unwrap_or_else(|| join(OLDROOT, &e.src));
             sys::mount(
                 Some(&src),
                 &target,
@@ -466,6 +490,7 @@ impl Builder {
                 None,
             )
             .map_err(mount_err)?;
+            Some(src)
         } else {
             let src = if e.src.starts_with('/') {
                 join(OLDROOT, &e.src)
@@ -486,7 +511,8 @@ impl Builder {
                 other => other,
             };
             r.map_err(mount_err)?;
-        }
+            None
+        };
         if target == NEWROOT {
             self.root_replaced = true;
         }
@@ -504,12 +530,24 @@ impl Builder {
             self.deferred_ro.push(target);
             return Ok(());
         }
-        self.attributes(e, &target)
+        self.attributes(e, &target, bind_src.as_deref())
     }
 
     /// Final attributes of a freshly mounted entry.
-    fn attributes(&self, e: &Entry, target: &str) -> Result<(), MountError> {
-        let recursive = e.bind && e.content.is_none();
+    fn attributes(
+        &self,
+        e: &Entry,
+        target: &str,
+        bind_src: Option<&str>,
+    ) -> Result<(), MountError> {
+        let recursive = bind_src.is_some();
+        let submounts = || -> std::io::Result<Vec<String>> {
+            Ok(attrs::bind_submounts(
+                self.host_points()?,
+                bind_src.unwrap_or(OLDROOT),
+                target,
+            ))
+        };
         let fail = |err: attrs::AttrError| {
             entry_err(
                 e,
@@ -536,7 +574,7 @@ impl Builder {
                 extra,
             },
             self.strategy,
-            &mountinfo,
+            &submounts,
         )
         .map_err(fail)?;
         if e.rw {
@@ -559,7 +597,7 @@ impl Builder {
                 ro: true,
                 extra: 0,
             };
-            attrs::apply(&a, self.strategy, &mountinfo).map_err(|err| {
+            attrs::apply(&a, self.strategy, &no_submounts).map_err(|err| {
                 let e = self.mounted.iter().find(|m| m.target == t);
                 match e {
                     Some(m) => entry_err(&m.entry, "making it read-only", err.source),
@@ -637,6 +675,7 @@ pub fn setup(jail: &Jail, entries: &[Entry]) -> Result<(), MountError> {
         deferred_ro: Vec::new(),
         dynamic: 0,
         root_replaced: false,
+        host_points: std::cell::OnceCell::new(),
     };
     for e in entries.iter().filter(|e| !e.skip) {
         if let Err(err) = b.apply(e) {
