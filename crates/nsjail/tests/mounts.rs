@@ -81,20 +81,17 @@ fn jail_env(extra: &[&str], env: &[(&str, &str)], script: &str) -> Out {
 /// The visible mount at `mp` in a mountinfo dump (the last one listed for
 /// that mount point): (per-mount options, fs type, per-sb options).
 fn mount_at(mountinfo: &str, mp: &str) -> Option<(String, String, String)> {
-    mountinfo
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            let sep = f.iter().position(|x| *x == "-")?;
-            (f.get(4) == Some(&mp)).then(|| {
-                (
-                    f[5].to_string(),
-                    f.get(sep + 1).unwrap_or(&"").to_string(),
-                    f.get(sep + 3).unwrap_or(&"").to_string(),
-                )
-            })
+    mountinfo.lines().rev().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        let sep = f.iter().position(|x| *x == "-")?;
+        (f.get(4) == Some(&mp)).then(|| {
+            (
+                f[5].to_string(),
+                f.get(sep + 1).unwrap_or(&"").to_string(),
+                f.get(sep + 3).unwrap_or(&"").to_string(),
+            )
         })
-        .last()
+    })
 }
 
 fn has_opt(opts: &str, o: &str) -> bool {
