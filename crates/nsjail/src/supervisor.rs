@@ -127,7 +127,7 @@ pub struct LaunchFailure {
     /// Why (the child's own words when it said something).
     pub error: String,
     /// The report of the failed run.
-    pub report: Report,
+    pub report: Box<Report>,
 }
 
 fn fail_jail(
@@ -148,7 +148,10 @@ fn fail_jail(
     }
     finish_cgroup(cg);
     report.wall_ms = ms(start.elapsed());
-    LaunchFailure { error, report }
+    LaunchFailure {
+        error,
+        report: Box::new(report),
+    }
 }
 
 /// Launch one jail: clone, the parent's part (cgroup, id maps, `'D'`), wait
@@ -164,7 +167,7 @@ pub fn launch(
 ) -> Result<Launched, LaunchFailure> {
     let start = Instant::now();
     let fail = |error: String| LaunchFailure {
-        report: Report::setup_failed(error.clone(), ms(start.elapsed())),
+        report: Box::new(Report::setup_failed(error.clone(), ms(start.elapsed()))),
         error,
     };
     let (parent_sock, child_sock) = sys::socketpair().map_err(|e| fail(e.to_string()))?;
@@ -380,7 +383,7 @@ pub fn run_once(
     let flags = clone_flags(&jail.cfg);
     let run = match launch(&plan, cgroups, flags, &ChildIo::default(), 0) {
         Ok(l) => l,
-        Err(f) => return Ok(f.report),
+        Err(f) => return Ok(*f.report),
     };
     drop(plan);
     let (report, _) = supervise_to_end(jail, run, &sfd, kmsg.as_ref(), true, cgroups)?;

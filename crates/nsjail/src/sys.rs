@@ -1063,6 +1063,8 @@ pub fn close_from(first: u32) {
 }
 
 /// Raise the soft RLIMIT_NOFILE to `min(want, hard)` if it is lower.
+// The cast is a no-op with glibc but not with musl (c_int there).
+#[allow(clippy::unnecessary_cast)]
 pub fn raise_nofile(want: u64) {
     if let Ok((soft, hard)) = get_rlimit(libc::RLIMIT_NOFILE as u32) {
         let target = want.min(hard);
