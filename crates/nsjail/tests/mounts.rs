@@ -820,3 +820,54 @@ fn symlinks_in_sources_and_destinations() {
     let h = h.trim();
     assert_eq!(o.stdout.lines().collect::<Vec<_>>(), [h, h], "{o:?}");
 }
+
+#[test]
+fn example_mount_kinds_config() {
+    if !root_or_skip("example_mount_kinds_config") {
+        return;
+    }
+    if std::fs::read_link("/bin")
+        .map(|t| t != Path::new("usr/bin"))
+        .unwrap_or(true)
+    {
+        eprintln!("SKIP example_mount_kinds_config: needs a merged-/usr host (/bin -> usr/bin)");
+        return;
+    }
+    let cfg = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/mount-kinds.cfg"
+    );
+    let d = host_dir("kinds");
+    let _c = Cleanup(vec![d.clone()]);
+    let script = "echo ==pwd; pwd; echo ==motd; cat /etc/motd; echo ==data; cat /data/f; echo; \
+                  echo ==noexec; cp /bin/true /work/noexec/t; /work/noexec/t 2>&1 || echo refused; \
+                  echo ==mi; cat /proc/self/mountinfo";
+    let ds = s(&d);
+    let o = run_env(
+        &["--config", cfg, "-q", "--", "/bin/sh", "-c", script],
+        &[("MOUNT_KINDS_DIR", &ds)],
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert_eq!(section(&o.stdout, "pwd"), "/work");
+    assert_eq!(section(&o.stdout, "motd"), "hello from src_content");
+    assert_eq!(section(&o.stdout, "data"), "hello");
+    assert!(section(&o.stdout, "noexec").contains("refused"), "{o:?}");
+    let mi = section(&o.stdout, "mi");
+    for (mp, fs) in [
+        ("/usr", "ext4"),
+        ("/work", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/proc", "proc"),
+    ] {
+        let (_, t, _) = mount_at(&mi, mp).unwrap_or_else(|| panic!("{mp} missing: {mi}"));
+        if mp != "/usr" {
+            assert_eq!(t, fs, "{mp}");
+        }
+    }
+    let (work, _, _) = mount_at(&mi, "/work").unwrap();
+    assert!(
+        has_opt(&work, "nosuid") && has_opt(&work, "nodev"),
+        "{work}"
+    );
+}

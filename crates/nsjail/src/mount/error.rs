@@ -61,7 +61,7 @@ pub enum MountError {
         why: &'static str,
     },
     /// An env var named by `prefix_src_env`/`prefix_dst_env` is unset.
-    #[error("mount of '{dst}': environment variable '{var}' ({field}) is not set in nsjail's environment: export it, remove {field}, or set mandatory: false")]
+    #[error("mount of '{dst}': environment variable '{var}' ({field}) is not set in nsjail's environment: export it or remove {field}")]
     MissingEnv {
         /// The variable.
         var: String,
