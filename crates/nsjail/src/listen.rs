@@ -18,7 +18,14 @@
 //! * `max_conns` (total) and `max_conns_per_ip` (same remote IPv6 address):
 //!   connections over a limit are closed with a warning, as nsjail.
 //! * SIGINT/SIGTERM/SIGHUP: kill and reap every jail, remove their cgroups,
-//!   exit 0. SIGUSR1/SIGQUIT: list the live jails.
+//!   exit 0 (nsjail dies on SIGHUP without cleaning up; we clean up).
+//!   SIGUSR1/SIGQUIT: list the live jails.
+//! * The remote address appears in the log lines and the run report only:
+//!   nsjail does not put it into the jail's environment, nor do we.
+//! * Between clone and exec a new jail holds copies of all our descriptors
+//!   (every one is close-on-exec, so the exec drops them); that is why
+//!   descriptors are removed from the epoll set explicitly and connections
+//!   are `shutdown` before they are closed.
 
 use std::collections::HashMap;
 use std::io;
@@ -156,7 +163,6 @@ struct Server<'a> {
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     by_pid: HashMap<i32, usize>,
-    open: usize,
     runs: u64,
 }
 
@@ -168,8 +174,10 @@ pub fn run_listen(
     sink: Option<&LineSink>,
 ) -> Result<i32, ListenError> {
     let cfg = &jail.cfg;
-    let sfd = supervisor::signal_fd()?;
+    // First, so that no descriptor of ours can take the number 0, 1 or 2
+    // (the jail's stdio is dup2'ed onto those).
     sys::ensure_std_fds();
+    let sfd = supervisor::signal_fd()?;
     sys::raise_nofile(8192);
     let ip = parse_bindhost(cfg.bindhost())?;
     let port = cfg.port();
@@ -206,7 +214,6 @@ pub fn run_listen(
         conns: Vec::new(),
         free: Vec::new(),
         by_pid: HashMap::new(),
-        open: 0,
         runs: 0,
     };
     let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
@@ -299,7 +306,9 @@ impl Server<'_> {
             .unwrap_or_else(|_| "[unknown]".to_string());
         log::info!("New connection from: {remote} on: {local}");
         let max = cfg.max_conns() as usize;
-        if max != 0 && self.open >= max {
+        // Like nsjail: a jail counts until it is reaped.
+        let live = self.conns.len() - self.free.len();
+        if max != 0 && live >= max {
             log::warn!(
                 "Rejecting connection from '{remote}', max_conns limit reached: {}",
                 cfg.max_conns()
@@ -383,7 +392,6 @@ impl Server<'_> {
                 self.conns.len() - 1
             }
         };
-        self.open += 1;
         self.by_pid.insert(launched.pid, idx);
         self.update_interest(idx);
         Ok(())
@@ -565,7 +573,6 @@ impl Server<'_> {
                 }
             }
             c.sock = None;
-            self.open -= 1;
         }
         close_fd(ep, &mut c.in_w, &mut c.ev_in);
         close_fd(ep, &mut c.out_r, &mut c.ev_out);
