@@ -613,7 +613,7 @@ impl Server<'_> {
             supervisor::log_exit(pid, &remote, reaped.state, left);
             let stats = self.cgroups.is_active().then(|| finish_cgroup(cg));
             self.runs += 1;
-            let mut report = finished_report(&reaped, wall, tl, syscall, stats);
+            let mut report = finished_report(&self.jail.cfg, &reaped, wall, tl, syscall, stats);
             report.remote = Some(remote);
             report.run = Some(self.runs);
             if let Some(s) = self.sink {
@@ -693,7 +693,7 @@ impl Server<'_> {
             supervisor::log_exit(pid, &remote, reaped.state, left);
             let stats = self.cgroups.is_active().then(|| finish_cgroup(cg));
             self.runs += 1;
-            let mut report = finished_report(&reaped, wall, tl, None, stats);
+            let mut report = finished_report(&self.jail.cfg, &reaped, wall, tl, None, stats);
             report.remote = Some(remote);
             report.run = Some(self.runs);
             if let Some(s) = self.sink {

@@ -273,6 +273,7 @@ fn cgroup_fields(s: CgroupStats) -> crate::report::CgroupFields {
 
 /// The report of a jail that ran and was reaped.
 pub fn finished_report(
+    cfg: &config::NsJailConfig,
     reaped: &Reaped,
     wall: Duration,
     time_limit_hit: bool,
@@ -287,6 +288,10 @@ pub fn finished_report(
                 Status::Seccomp
             } else if time_limit_hit {
                 Status::TimeLimit
+            } else if s == libc::SIGKILL && stats.as_ref().is_some_and(|c| c.oom_killed) {
+                Status::Oom
+            } else if hit_cpu_rlimit(cfg, s, reaped.user_us + reaped.sys_us) {
+                Status::RlimitCpu
             } else {
                 Status::Signaled
             },
@@ -308,6 +313,18 @@ pub fn finished_report(
         remote: None,
         run: None,
     }
+}
+
+/// Whether death by `sig` after `cpu_us` of CPU time is the kernel enforcing
+/// `rlimit_cpu` (SIGXCPU at the soft limit, SIGKILL at the hard one; nsjail
+/// sets both to the same value).
+fn hit_cpu_rlimit(cfg: &config::NsJailConfig, sig: i32, cpu_us: u64) -> bool {
+    if cfg.disable_rl() || cfg.rlimit_cpu_type() != config::RLimit::VALUE {
+        return false;
+    }
+    // CPU time is charged in ticks: allow a little under the limit.
+    let limit_us = cfg.rlimit_cpu().saturating_mul(1_000_000);
+    (sig == libc::SIGKILL || sig == libc::SIGXCPU) && cpu_us + 50_000 >= limit_us
 }
 
 /// Read the socket until EOF (exec happened) or an error text arrives.
@@ -419,7 +436,14 @@ fn supervise_to_end(
         drop(cg);
         None
     };
-    let mut report = finished_report(&reaped, wall, outcome.time_limit_hit, syscall, stats);
+    let mut report = finished_report(
+        &jail.cfg,
+        &reaped,
+        wall,
+        outcome.time_limit_hit,
+        syscall,
+        stats,
+    );
     if let Some(s) = outcome.fatal_signal {
         report.exit_code = 128 + s;
     }
