@@ -16,7 +16,7 @@ tier() { # name, command...
 tier lint     bash -c 'cargo fmt --all -- --check && cargo clippy --workspace --all-targets -q -- -D warnings'
 tier build    cargo build --workspace --all-targets -q
 tier unit     cargo test --workspace --lib --bins -q
-tier integration cargo test --workspace --test '*' -q -- --test-threads=2
+tier integration cargo test --workspace --no-fail-fast --test '*' -q -- --test-threads=2
 if [ -x vmtest/run.sh ]; then
   tier vm-cgroup2 vmtest/run.sh
 fi
