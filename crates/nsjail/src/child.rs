@@ -377,7 +377,21 @@ fn setup_and_exec(plan: &Plan, sync: Option<RawFd>, io: &ChildIo) -> Result<Neve
         ),
         None => sys::execve(&plan.path, &plan.argv, &plan.envp),
     };
-    Err(e.to_string())
+    Err(exec_error_text(
+        &plan.path.to_string_lossy(),
+        &e.to_string(),
+    ))
+}
+
+/// The exec failure line, with the fix for the most common cause: like
+/// nsjail, the program is run with execv, so a bare name is not looked up
+/// in PATH.
+fn exec_error_text(path: &str, err: &str) -> String {
+    if path.contains('/') {
+        err.to_string()
+    } else {
+        format!("{err} (the program is not searched in PATH: give its absolute path, e.g. /usr/bin/{path})")
+    }
 }
 
 fn personality_flags(cfg: &config::NsJailConfig) -> libc::c_ulong {

@@ -135,6 +135,11 @@ fn no_path_search() {
     let o = run(&["-Mo", "--chroot", "/", "-q", "--", "sh", "-c", "exit 0"]);
     assert_eq!(o.code, Some(255), "{o:?}");
     assert!(o.stderr.contains("execve('sh') failed"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("give its absolute path, e.g. /usr/bin/sh"),
+        "the error says how to fix it: {}",
+        o.stderr
+    );
 }
 
 #[test]
