@@ -17,6 +17,26 @@ fn listen_port(r: &mut Running) -> u16 {
     line.rsplit(':').next().unwrap().trim().parse().unwrap()
 }
 
+/// A LISTEN server on 127.0.0.1 (ephemeral port) over `--chroot /` with
+/// `extra` flags running `cmd`; returns it with the port it listens on.
+fn serve_v4(extra: &[&str], cmd: &[&str]) -> (Running, u16) {
+    let mut args = vec![
+        "-Ml",
+        "--port",
+        "0",
+        "--bindhost",
+        "127.0.0.1",
+        "--chroot",
+        "/",
+    ];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(cmd);
+    let mut r = Running::start(&args);
+    let port = listen_port(&mut r);
+    (r, port)
+}
+
 fn connect(host: &str, port: u16) -> TcpStream {
     let s = TcpStream::connect((host, port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -237,19 +257,7 @@ fn listen_disconnect_kills_the_jail() {
     if !root_or_skip("listen_disconnect_kills_the_jail") {
         return;
     }
-    let mut r = Running::start(&[
-        "-Ml",
-        "--port",
-        "0",
-        "--bindhost",
-        "127.0.0.1",
-        "--chroot",
-        "/",
-        "--",
-        "/bin/sleep",
-        "31.201",
-    ]);
-    let port = listen_port(&mut r);
+    let (mut r, port) = serve_v4(&[], &["/bin/sleep", "31.201"]);
     let s = connect("127.0.0.1", port);
     assert!(r.wait_for("Executing '/bin/sleep'"), "{:?}", r.seen);
     std::thread::sleep(Duration::from_millis(100));
@@ -274,21 +282,7 @@ fn listen_signals_list_and_stop() {
         (libc::SIGTERM, libc::SIGUSR1),
         (libc::SIGINT, libc::SIGQUIT),
     ] {
-        let mut r = Running::start(&[
-            "-Ml",
-            "--port",
-            "0",
-            "--bindhost",
-            "127.0.0.1",
-            "--chroot",
-            "/",
-            "-t",
-            "30",
-            "--",
-            "/bin/sleep",
-            "31.202",
-        ]);
-        let port = listen_port(&mut r);
+        let (mut r, port) = serve_v4(&["-t", "30"], &["/bin/sleep", "31.202"]);
         let a = connect("127.0.0.1", port);
         let b = connect("127.0.0.1", port);
         let local = a.local_addr().unwrap().port();
@@ -336,18 +330,7 @@ fn listen_setup_failure_drops_only_that_connection() {
     if !root_or_skip("listen_setup_failure_drops_only_that_connection") {
         return;
     }
-    let mut r = Running::start(&[
-        "-Ml",
-        "--port",
-        "0",
-        "--bindhost",
-        "127.0.0.1",
-        "--chroot",
-        "/",
-        "--",
-        "/nonexistent/31.203",
-    ]);
-    let port = listen_port(&mut r);
+    let (mut r, port) = serve_v4(&[], &["/nonexistent/31.203"]);
     for _ in 0..3 {
         let mut s = connect("127.0.0.1", port);
         assert!(closed_at_once(&mut s, Duration::from_secs(5)));
@@ -375,22 +358,10 @@ fn listen_time_limit_closes_the_connection() {
     if !root_or_skip("listen_time_limit_closes_the_connection") {
         return;
     }
-    let mut r = Running::start(&[
-        "-Ml",
-        "--port",
-        "0",
-        "--bindhost",
-        "127.0.0.1",
-        "--chroot",
-        "/",
-        "-t",
-        "1",
-        "--",
-        "/bin/sh",
-        "-c",
-        "echo start; exec /bin/sleep 31.204",
-    ]);
-    let port = listen_port(&mut r);
+    let (mut r, port) = serve_v4(
+        &["-t", "1"],
+        &["/bin/sh", "-c", "echo start; exec /bin/sleep 31.204"],
+    );
     let t = Instant::now();
     let mut s = connect("127.0.0.1", port);
     assert_eq!(read_all(&mut s), "start\n");
@@ -415,19 +386,7 @@ fn listen_large_transfer_both_ways() {
         return;
     }
     // 4 MiB through the jail's `cat`: exercises full pipes and a full socket.
-    let mut r = Running::start(&[
-        "-Ml",
-        "--port",
-        "0",
-        "--bindhost",
-        "127.0.0.1",
-        "--chroot",
-        "/",
-        "-N",
-        "--",
-        "/bin/cat",
-    ]);
-    let port = listen_port(&mut r);
+    let (r, port) = serve_v4(&["-N"], &["/bin/cat"]);
     let s = connect("127.0.0.1", port);
     let mut w = s.try_clone().unwrap();
     let data: Vec<u8> = (0..4 << 20).map(|i| (i * 7 % 251) as u8).collect();
