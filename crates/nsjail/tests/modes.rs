@@ -325,6 +325,44 @@ fn listen_signals_list_and_stop() {
     }
 }
 
+/// A jail whose cgroup cannot be set up (the kernel refuses a memsw limit
+/// below the memory limit) fails alone: its connection is closed, the
+/// server keeps serving, and no cgroup directory is left.
+#[test]
+fn listen_cgroup_failure_drops_only_that_connection() {
+    if !root_or_skip("listen_cgroup_failure_drops_only_that_connection") {
+        return;
+    }
+    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+        eprintln!("SKIP listen_cgroup_failure_drops_only_that_connection: no cgroup v1 memsw accounting here");
+        return;
+    }
+    let (mut r, port) = serve_v4(
+        &[
+            "--cgroup_mem_max",
+            "67108864",
+            "--cgroup_mem_memsw_max",
+            "33554432",
+        ],
+        &["/bin/echo", "31.206"],
+    );
+    for _ in 0..2 {
+        let mut s = connect("127.0.0.1", port);
+        assert!(closed_at_once(&mut s, Duration::from_secs(5)));
+    }
+    assert!(r.wait_for("memory.memsw.limit_in_bytes"), "{:?}", r.seen);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(r.child.try_wait().unwrap().is_none(), "server still up");
+    let (code, stderr) = stop(r, libc::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup/memory")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("NSJAIL"))
+        .collect();
+    assert!(left.is_empty(), "cgroup dirs left: {left:?}");
+}
+
 #[test]
 fn listen_setup_failure_drops_only_that_connection() {
     if !root_or_skip("listen_setup_failure_drops_only_that_connection") {
