@@ -188,9 +188,11 @@ pub fn launch(
     };
     drop(child_sock);
 
-    // Parent part, in nsjail's order: cgroups, then the id maps, then 'D'.
+    // Parent part, in nsjail's order: network (iface_own, MACVLAN), cgroups,
+    // then the id maps, then 'D'.
     let mut jail_cg: Option<JailCgroup> = None;
     let mut parent_setup = || -> Result<(), String> {
+        plan.net.setup_parent(pid).map_err(|e| e.to_string())?;
         jail_cg = Some(cgroups.create_for(pid).map_err(|e| e.to_string())?);
         if flags & libc::CLONE_NEWUSER as u64 != 0 {
             user::write_maps(pid, &plan.maps).map_err(|e| e.to_string())?;
@@ -309,7 +311,14 @@ pub fn finished_report(
         max_rss_kb: reaped.max_rss_kb,
         syscall,
         error: None,
-        cgroup: stats.map(cgroup_fields).unwrap_or_default(),
+        cgroup: stats
+            .map(|s| crate::report::CgroupFields {
+                // v1 hosts often mount cpuacct apart from cpu: then the
+                // reaped processes' rusage is the account we have.
+                cpu_usage_us: s.cpu_usage_us.or(Some(reaped.user_us + reaped.sys_us)),
+                ..cgroup_fields(s)
+            })
+            .unwrap_or_default(),
         remote: None,
         run: None,
     }
@@ -477,8 +486,15 @@ pub fn run_rerun(
         park: true,
         ..ChildIo::default()
     };
-    // PIPELINE jails are cloned ahead and set themselves up concurrently.
-    let mut ahead: std::collections::VecDeque<Result<Launched, LaunchFailure>> = (0..PIPELINE)
+    // PIPELINE jails are cloned ahead and set themselves up concurrently;
+    // none when each jail takes host interfaces (iface_own, MACVLAN with
+    // its address and MAC): they could not coexist.
+    let depth = if plan.net.has_parent_work() {
+        0
+    } else {
+        PIPELINE
+    };
+    let mut ahead: std::collections::VecDeque<Result<Launched, LaunchFailure>> = (0..depth)
         .map(|_| launch(&plan, cgroups, flags, &io, 0))
         .collect();
     for n in 1u64.. {
@@ -497,7 +513,9 @@ pub fn run_rerun(
                 return Ok(255);
             }
         };
-        ahead.push_back(launch(&plan, cgroups, flags, &io, 1));
+        if depth > 0 {
+            ahead.push_back(launch(&plan, cgroups, flags, &io, 1));
+        }
         let (mut report, fatal) = supervise_to_end(jail, run, &sfd, kmsg.as_ref(), false, cgroups)?;
         report.run = Some(n);
         if let Some(s) = sink {

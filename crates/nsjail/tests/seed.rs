@@ -147,6 +147,11 @@ fn busy_loop_is_stopped_by_the_cpu_rlimit() {
     assert_eq!(r.report["status"], "rlimit_cpu", "{}", r.report);
     let cpu = r.report["user_ms"].as_u64().unwrap() + r.report["sys_ms"].as_u64().unwrap();
     assert!((4_900..6_000).contains(&cpu), "cpu ms {cpu}");
+    let usage = r.report["cpu_usage_us"].as_u64().expect("cpu_usage_us");
+    assert!(
+        (4_900_000..6_000_000).contains(&usage),
+        "cpu_usage_us {usage}"
+    );
 }
 
 #[test]
