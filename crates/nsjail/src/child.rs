@@ -40,6 +40,9 @@ pub enum PlanError {
     /// `--cap` with a name we do not know.
     #[error("unknown capability '{0}' (use names like CAP_NET_RAW)")]
     UnknownCap(String),
+    /// The networking settings cannot be used.
+    #[error(transparent)]
+    Net(#[from] net::NetError),
 }
 
 /// Everything the child needs, computed before clone.
@@ -66,6 +69,8 @@ pub struct Plan<'a> {
     pub exec_fd: Option<OwnedFd>,
     /// Whether a user namespace is created.
     pub userns: bool,
+    /// The network of the jail (validated).
+    pub net: net::NetPlan,
 }
 
 fn cstr(what: &str, s: &str) -> Result<CString, PlanError> {
@@ -156,6 +161,7 @@ impl<'a> Plan<'a> {
             envp,
             exec_fd,
             userns: cfg.clone_newuser(),
+            net: net::NetPlan::prepare(cfg)?,
         })
     }
 }
@@ -278,7 +284,7 @@ fn setup_and_exec(plan: &Plan, sync: Option<RawFd>, io: &ChildIo) -> Result<Neve
             mount::setup(plan.jail, &plan.mounts),
         )?;
     }
-    step("bringing up the loopback interface 'lo'", net::setup(cfg))?;
+    step("setting up the network", plan.net.setup_child())?;
     if cfg.clone_newuts() {
         step(
             "setting the hostname (--hostname)",
@@ -296,6 +302,12 @@ fn setup_and_exec(plan: &Plan, sync: Option<RawFd>, io: &ChildIo) -> Result<Neve
     )?;
     if cfg.max_cpus() > 0 {
         restrict_cpus(cfg.max_cpus() as usize);
+    }
+    if cfg.use_core_scheduling() {
+        step(
+            "creating a core-scheduling cookie (--use_core_scheduling; needs a kernel with CONFIG_SCHED_CORE, or remove the option)",
+            core_scheduling(),
+        )?;
     }
     if cfg.disable_tsc() {
         #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
@@ -392,6 +404,22 @@ fn exec_error_text(path: &str, err: &str) -> String {
     } else {
         format!("{err} (the program is not searched in PATH: give its absolute path, e.g. /usr/bin/{path})")
     }
+}
+
+/// `prctl(PR_SCHED_CORE, PR_SCHED_CORE_CREATE, self, THREAD_GROUP)`: a new
+/// core-scheduling cookie for the jail (our pid is valid in our own pid
+/// namespace).
+fn core_scheduling() -> Result<(), String> {
+    rustix::thread::create_core_scheduling_cookie(
+        rustix::process::getpid(),
+        rustix::thread::CoreSchedulingScope::ThreadGroup,
+    )
+    .map_err(|e| {
+        format!(
+            "prctl(PR_SCHED_CORE, PR_SCHED_CORE_CREATE) failed: {}",
+            sys::errno_text(&std::io::Error::from(e))
+        )
+    })
 }
 
 fn personality_flags(cfg: &config::NsJailConfig) -> libc::c_ulong {

@@ -70,6 +70,13 @@ fn real_main() -> Result<u8, Fatal> {
         );
         return Ok(0);
     }
+    // Settings the runtime cannot honour end here, never as a jail without them.
+    nsjail::net::refuse_unsupported(&jail.cfg)?;
+    if jail.cfg.clone_newtime() && jail.cfg.mode() != Mode::EXECVE {
+        // nsjail's warning; the flag is passed to clone3 all the same, and
+        // the child (not only its children) is in the new time namespace.
+        log::warn!("CLONE_NEWTIME requested, but it's only supported with the unshare() mode (-Me)");
+    }
     if jail.cfg.daemon() {
         // Logging already goes to its own descriptor (a file for a daemon
         // without a target); daemon(3) only swaps 0-2 for /dev/null.

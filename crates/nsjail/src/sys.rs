@@ -134,6 +134,17 @@ pub fn clone_process(flags: u64) -> SysResult<Forked> {
             _ => return Err(err_from("clone3", describe_clone_flags(flags), e)),
         }
     }
+    if flags & libc::CLONE_NEWTIME as u64 != 0 {
+        // Its bit is CSIGNAL's in the legacy call: only clone3 can do it.
+        return Err(err_from(
+            "clone",
+            describe_clone_flags(flags),
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "CLONE_NEWTIME needs clone3(), which this kernel lacks; remove --enable_clone_newtime",
+            ),
+        ));
+    }
     // SAFETY: legacy clone with a NULL stack and no CLONE_VM behaves like
     // fork(2): the child runs on a copy of the parent's stack.
     let rc = unsafe {
