@@ -47,6 +47,11 @@ use crate::sys;
 /// Name of the MACVLAN interface inside the jail (as nsjail).
 pub const VS: &str = "vs";
 
+/// How long (RETRIES x RETRY_PAUSE) to wait for the previous jail's MACVLAN
+/// to be freed by the kernel before giving up.
+const RETRIES: u32 = 200;
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Longest interface name the kernel accepts (IFNAMSIZ - 1).
 const IFNAME_MAX: usize = 15;
 
@@ -625,8 +630,25 @@ fn configure_vs(
     l.header.index = index;
     l.header.flags = LinkFlags::Up;
     l.header.change_mask = LinkFlags::Up;
-    nl.request(RouteNetlinkMessage::SetLink(l), 0)
-        .map_err(req(format!("bringing '{VS}' up"), ""))?;
+    // The `vs` of the jail before (RERUN) may still be up in its dying
+    // namespace, holding the same MAC: the kernel frees it asynchronously,
+    // within milliseconds. Wait for that, boundedly.
+    let mut tries = 0;
+    loop {
+        match nl.request(RouteNetlinkMessage::SetLink(l.clone()), 0) {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) && tries < RETRIES => {
+                tries += 1;
+                std::thread::sleep(RETRY_PAUSE);
+            }
+            r => {
+                r.map_err(req(
+                    format!("bringing '{VS}' up"),
+                    "; another interface on the same parent uses this MAC (macvlan_vs_ma)",
+                ))?;
+                break;
+            }
+        }
+    }
     if let Some(gw) = gw {
         let mut r = RouteMessage::default();
         r.header.address_family = AddressFamily::Inet;

@@ -108,7 +108,17 @@ impl TestNet {
     /// A one-shot TCP listener (busybox nc) on `port` of the namespace; its
     /// output is what a client sent. Bounded by `timeout 10`.
     fn listen(&self, port: &str) -> Listener {
-        let child = self.spawn(&["timeout", "10", "busybox", "nc", "-l", "-p", port]);
+        // stdin stays open (a pipe we hold): busybox nc ends its session at
+        // stdin EOF, which could come before the client's data.
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(["timeout", "10", "busybox", "nc", "-l", "-p", port])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the listener");
+        let stdin = child.stdin.take();
         // Wait (bounded) until the socket listens.
         for _ in 0..100 {
             let ss = Command::new("ip")
@@ -121,7 +131,10 @@ impl TestNet {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Listener { child: Some(child) }
+        Listener {
+            child: Some(child),
+            stdin,
+        }
     }
 }
 
@@ -152,13 +165,16 @@ impl Drop for TestNet {
 /// The listener; killed (if still running) and reaped on drop.
 struct Listener {
     child: Option<Child>,
+    stdin: Option<std::process::ChildStdin>,
 }
 
 impl Listener {
     /// What the client sent (waits for the listener to end, ≤ 10 s).
     fn received(mut self) -> String {
         let child = self.child.take().expect("listener");
-        wait_out(child, Instant::now(), Duration::from_secs(15)).stdout
+        let out = wait_out(child, Instant::now(), Duration::from_secs(15)).stdout;
+        self.stdin.take();
+        out
     }
 }
 
@@ -207,7 +223,7 @@ fn macvlan_vs_is_configured_and_reaches_the_peer() {
     let o = net.nsjail(&jail_sh(
         &extra,
         "ip -d addr show vs; echo ROUTES; ip route; echo PING; busybox ping -c1 -W3 198.51.100.1; \
-         echo hello-from-vs | busybox nc -w3 198.51.100.1 7101; echo nc=$?",
+         (echo hello-from-vs; sleep 0.5) | busybox nc -w3 198.51.100.1 7101; echo nc=$?",
     ));
     assert_eq!(o.code, Some(0), "{o:?}");
     let s = &o.stdout;
@@ -340,7 +356,7 @@ traffic_rule { dst_ip: "2001:db8::/32" ip_family: IPV6 }
         &extra,
         "ip rule; ip -6 rule; echo PING; busybox ping -c1 -W3 198.51.100.1; \
          echo x | busybox nc -w3 198.51.100.1 7102; echo dropped=$?; \
-         echo through | busybox nc -w3 198.51.100.1 7103; echo other_port=$?; \
+         (echo through; sleep 0.5) | busybox nc -w3 198.51.100.1 7103; echo other_port=$?; \
          busybox ping -c1 -W1 198.51.100.9; echo rejected=$?",
     ));
     let _ = std::fs::remove_file(&cfg);
@@ -508,4 +524,81 @@ fn clone_newtime_gives_the_jail_its_own_time_namespace() {
         "/proc/self/ns/time",
     ]);
     assert_eq!(o.stdout.trim(), host, "{o:?}");
+}
+
+#[test]
+fn rerun_gives_each_jail_a_fresh_vs_with_the_same_mac() {
+    let Some(net) = TestNet::new("rerun") else {
+        return;
+    };
+    let mut args = vec![NSJAIL, "-Mr", "--chroot", "/"];
+    args.extend_from_slice(&VS_ARGS);
+    args.extend_from_slice(&[
+        "--macvlan_vs_ma",
+        "02:00:00:aa:bb:dd",
+        "--macvlan_vs_mo",
+        "bridge",
+        "--",
+        "/bin/sh",
+        "-c",
+        "ip -br addr show vs",
+    ]);
+    let mut child = net.spawn(&args);
+    let stderr = child.stderr.take().expect("stderr");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stderr).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    let (mut ok_runs, mut seen) = (0, Vec::new());
+    while ok_runs < 3 && start.elapsed() < Duration::from_secs(20) {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(l) => {
+                if l.contains("exited with status: 0") {
+                    ok_runs += 1;
+                }
+                let failed = l.contains("Couldn't launch");
+                seen.push(l);
+                if failed {
+                    break;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    // SAFETY: kill(2) on the pid of our own child (ip netns exec execs nsjail).
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let stop = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if stop.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("nsjail -Mr did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stdout = reader.join().expect("stdout reader");
+    assert!(ok_runs >= 3, "runs: {ok_runs}\n{}", seen.join("\n"));
+    let vs_lines: Vec<&str> = stdout.lines().collect();
+    assert!(vs_lines.len() >= 3, "{stdout}");
+    for l in &vs_lines[..3] {
+        assert!(
+            l.starts_with("vs@") && l.contains(" UP ") && l.contains("198.51.100.2/24"),
+            "{l}"
+        );
+    }
 }
