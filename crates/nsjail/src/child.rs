@@ -40,6 +40,9 @@ pub enum PlanError {
     /// `--cap` with a name we do not know.
     #[error("unknown capability '{0}' (use names like CAP_NET_RAW)")]
     UnknownCap(String),
+    /// The `seccomp_unotify` tracing policy did not compile.
+    #[error("seccomp_unotify: {0}")]
+    Unotify(#[from] crate::seccomp::SeccompError),
     /// The networking settings cannot be used.
     #[error(transparent)]
     Net(#[from] net::NetError),
@@ -59,6 +62,9 @@ pub struct Plan<'a> {
     pub caps: Vec<(u32, String)>,
     /// Compiled seccomp filter.
     pub filter: Option<&'a Filter>,
+    /// The `seccomp_unotify` tracing filter (installed only in the jail
+    /// being traced, see [`crate::unotify`]).
+    pub unotify: Option<Filter>,
     /// The path to exec (as given; no PATH search).
     pub path: CString,
     /// argv (argv[0] included).
@@ -156,6 +162,11 @@ impl<'a> Plan<'a> {
             limits: rlimit::resolve(cfg)?,
             caps,
             filter,
+            unotify: if cfg.seccomp_unotify() {
+                Some(crate::unotify::compile_filter()?)
+            } else {
+                None
+            },
             path: cstr("the program path", path_s)?,
             argv,
             envp,
@@ -184,9 +195,10 @@ pub struct ChildIo {
 /// error text).
 pub const PARKED: u8 = 0x06;
 
-/// The child's entry point after clone; never returns.
-pub fn run(plan: &Plan, sync: OwnedFd, io: &ChildIo) -> ! {
-    let msg = match setup_and_exec(plan, Some(sync.as_raw_fd()), io) {
+/// The child's entry point after clone; never returns. `trace`: install the
+/// `seccomp_unotify` filter (a parked child learns it when released).
+pub fn run(plan: &Plan, sync: OwnedFd, io: &ChildIo, trace: bool) -> ! {
+    let msg = match setup_and_exec(plan, Some(sync.as_raw_fd()), io, trace) {
         Ok(never) => match never {},
         Err(m) => m,
     };
@@ -198,7 +210,7 @@ pub fn run(plan: &Plan, sync: OwnedFd, io: &ChildIo) -> ! {
 /// with the parent's part (id maps) done by ourselves; returns only the
 /// reason of a failure.
 pub fn exec_in_place(plan: &Plan, io: &ChildIo) -> String {
-    match setup_and_exec(plan, None, io) {
+    match setup_and_exec(plan, None, io, false) {
         Ok(never) => match never {},
         Err(m) => m,
     }
@@ -210,7 +222,12 @@ fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, Strin
     r.map_err(|e| format!("{what}: {e}"))
 }
 
-fn setup_and_exec(plan: &Plan, sync: Option<RawFd>, io: &ChildIo) -> Result<Never, String> {
+fn setup_and_exec(
+    plan: &Plan,
+    sync: Option<RawFd>,
+    io: &ChildIo,
+    mut trace: bool,
+) -> Result<Never, String> {
     let cfg = &plan.jail.cfg;
     let newpid = cfg.clone_newpid();
 
@@ -357,6 +374,7 @@ fn setup_and_exec(plan: &Plan, sync: Option<RawFd>, io: &ChildIo) -> Result<Neve
             let mut b = [0u8; 1];
             match sys::read(sync, &mut b) {
                 Ok(1) if b[0] == b'G' => {}
+                Ok(1) if b[0] == crate::unotify::GO_TRACED => trace = true,
                 _ => sys::exit_now(255), // not wanted any more
             }
         }
@@ -374,7 +392,11 @@ fn setup_and_exec(plan: &Plan, sync: Option<RawFd>, io: &ChildIo) -> Result<Neve
     );
     log::debug!("argv: {:?}", plan.jail.argv);
 
-    // 8. seccomp, last
+    // 8. seccomp, last: the tracing filter first (its listener goes to the
+    // supervisor, which must hold it before any traced call), then the policy
+    if let (true, Some(f), Some(sync)) = (trace, &plan.unotify, sync) {
+        crate::unotify::install_in_child(f, sync)?;
+    }
     if let Some(f) = plan.filter {
         step("installing the seccomp filter", seccomp::install(f))?;
     }

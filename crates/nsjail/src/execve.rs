@@ -11,6 +11,14 @@
 //! inside that namespace (so `/proc` shows it), then net, limits, seccomp,
 //! exec. As in nsjail the target itself stays in the old PID namespace (its
 //! `$$` is a host pid); its children are in the new one.
+//!
+//! Unlike nsjail, nothing is left on the host: with cgroups, a small
+//! watcher process ([`start_cgroup_watcher`]) creates the jail's cgroup for
+//! us, waits for our pid to end (pidfd) and then removes the cgroup
+//! directories (and the parents it created). It is not our child (double
+//! fork, so the program never sees or waits for it), runs in its own session,
+//! stays in the original cgroup and PID namespace, ignores the terminal
+//! signals, and exits as soon as the cleanup is done.
 
 use std::os::fd::AsRawFd;
 
@@ -28,14 +36,20 @@ pub fn run(jail: &Jail, filter: Option<&Filter>, cgroups: Cgroups) -> String {
         Ok(p) => p,
         Err(e) => return e.to_string(),
     };
-    let me = std::process::id() as i32;
-    match cgroups.create_for(me) {
-        // We live in it from now on: nothing may remove it (nor undo the
-        // v2 self-move of the supervisor set-up) when these values go away.
-        Ok(cg) => std::mem::forget(cg),
-        Err(e) => return format!("putting ourselves into the jail's cgroup: {e}"),
+    if jail.cfg.seccomp_unotify() {
+        log::warn!(
+            "seccomp_unotify is not available in EXECVE mode (-Me): no supervisor stays behind to answer the notifications; the program runs untraced (use -Mo to trace it)"
+        );
     }
-    std::mem::forget(cgroups);
+    let me = std::process::id() as i32;
+    if cgroups.is_active() {
+        if let Err(e) = start_cgroup_watcher(cgroups, me) {
+            return format!("putting ourselves into the jail's cgroup: {e}");
+        }
+    } else {
+        // Nothing to clean up; nothing to undo either.
+        std::mem::forget(cgroups);
+    }
     let flags = clone_flags(&jail.cfg);
     if let Err(e) = sys::unshare(flags) {
         return format!(
@@ -43,6 +57,115 @@ pub fn run(jail: &Jail, filter: Option<&Filter>, cgroups: Cgroups) -> String {
         );
     }
     child::exec_in_place(&plan, &ChildIo::default())
+}
+
+/// Start the cgroup watcher for `target` (our own pid): it creates the
+/// jail's cgroup(s) with `target` in them and reports back; once `target` has
+/// ended, it kills what is left in them and removes them (and every parent
+/// it created, and undoes a v2 self-move). Returns when `target` is in its
+/// cgroup, or why that failed.
+fn start_cgroup_watcher(cgroups: Cgroups, target: i32) -> Result<(), String> {
+    let (r, w) = sys::pipe_cloexec().map_err(|e| e.to_string())?;
+    match sys::clone_process(0).map_err(|e| format!("{e} (starting the cgroup watcher)"))? {
+        Forked::Child => {
+            drop(r);
+            // Double fork: the watcher must not be a child of the program.
+            match sys::clone_process(0) {
+                Ok(Forked::Child) => watcher_main(cgroups, target, w),
+                Ok(Forked::Parent(_)) => sys::exit_now(0),
+                Err(e) => {
+                    let _ = sys::write_all(w.as_raw_fd(), e.to_string().as_bytes());
+                    sys::exit_now(1)
+                }
+            }
+        }
+        Forked::Parent(mid) => {
+            drop(w);
+            // The watcher owns the clean-up (and the v2 self-move undo) now.
+            std::mem::forget(cgroups);
+            let _ = sys::reap(mid);
+            let mut msg = Vec::new();
+            let mut buf = [0u8; 512];
+            while let Ok(n) = sys::read(r.as_raw_fd(), &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                msg.extend_from_slice(&buf[..n]);
+            }
+            match msg.first() {
+                Some(0) => Ok(()),
+                Some(_) => Err(String::from_utf8_lossy(&msg).into_owned()),
+                None => Err("the cgroup watcher ended without a word".to_string()),
+            }
+        }
+    }
+}
+
+fn watcher_main(cgroups: Cgroups, target: i32, status: std::os::fd::OwnedFd) -> ! {
+    let _ = rustix::process::setsid();
+    for s in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGPIPE,
+        libc::SIGUSR1,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+    ] {
+        let _ = sys::signal_disposition(s, true);
+    }
+    let _ = sys::unblock_all_signals();
+    let _ = rustix::thread::set_name(c"nsjail-cgclean");
+    // The program's stdin/stdout are not ours to hold open; stderr stays
+    // for our warnings.
+    if let Ok(null) = sys::open("/dev/null", libc::O_RDWR, 0) {
+        let _ = sys::dup2(null.as_raw_fd(), 0);
+        let _ = sys::dup2(null.as_raw_fd(), 1);
+    }
+    let fail = |msg: String| -> ! {
+        let _ = sys::write_all(status.as_raw_fd(), msg.as_bytes());
+        sys::exit_now(1)
+    };
+    // The target waits for our word, so it is alive now.
+    let pidfd = match rustix::process::Pid::from_raw(target)
+        .ok_or(rustix::io::Errno::INVAL)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()))
+    {
+        Ok(fd) => fd,
+        Err(e) => fail(format!(
+            "pidfd_open({target}) failed: {e} (the cgroup clean-up needs Linux 5.3+)"
+        )),
+    };
+    let cg = match cgroups.create_for(target) {
+        Ok(cg) => cg,
+        Err(e) => {
+            cgroups.teardown();
+            fail(e.to_string())
+        }
+    };
+    if sys::write_all(status.as_raw_fd(), &[0]).is_err() {
+        // The target is gone already; clean up below.
+        log::debug!("cgroup watcher: the program ended before it was told to go on");
+    }
+    drop(status);
+    loop {
+        match sys::poll_in(pidfd.as_raw_fd(), -1) {
+            Ok(true) => break,
+            Ok(false) => continue,
+            Err(e) => {
+                log::warn!("cgroup watcher: {e}; cleaning up now");
+                break;
+            }
+        }
+    }
+    // What the program left running in its cgroup cannot stay there.
+    cg.kill_all();
+    if let Err(e) = cg.remove() {
+        log::warn!("{e}");
+    }
+    cgroups.teardown();
+    sys::exit_now(0)
 }
 
 /// Fork the PID namespace's init: PID 1, named `ns-init`, not dumpable,

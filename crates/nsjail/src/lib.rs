@@ -6,7 +6,8 @@
 //!   parts of the jail, used by [`child`] in nsjail's order;
 //! * [`supervisor`]: ONCE mode (launch, time limit, signals, reaping);
 //! * [`seccomp_report`]: naming the syscall of a seccomp kill;
-//! * [`report`]: `--run_report` JSON.
+//! * [`report`]: `--run_report` JSON;
+//! * [`unotify`]: `seccomp_unotify` tracing and its report.
 
 pub mod caps;
 pub mod cgroup;
@@ -22,4 +23,5 @@ pub mod seccomp;
 pub mod seccomp_report;
 pub mod supervisor;
 pub mod sys;
+pub mod unotify;
 pub mod user;

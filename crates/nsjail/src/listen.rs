@@ -117,6 +117,7 @@ fn ip6_of(a: &SocketAddr) -> Ipv6Addr {
 
 const TOKEN_LISTENER: u64 = u64::MAX;
 const TOKEN_SIGNALS: u64 = u64::MAX - 1;
+const TOKEN_UNOTIFY: u64 = u64::MAX - 2;
 const KIND_SOCK: u64 = 1;
 const KIND_IN: u64 = 2;
 const KIND_OUT: u64 = 3;
@@ -240,6 +241,7 @@ pub fn run_listen(
             let flags = ev.flags;
             match ev.data.u64() {
                 TOKEN_LISTENER => srv.accept_all(&listener),
+                TOKEN_UNOTIFY => crate::unotify::serve(),
                 TOKEN_SIGNALS => {
                     while let Some(sig) = sys::signalfd_read(&sfd) {
                         match sig {
@@ -363,6 +365,8 @@ impl Server<'_> {
             }
         };
         drop((in_r, out_w));
+        // A jail traced with seccomp_unotify: its listener joins the loop.
+        crate::unotify::epoll_add(&self.ep, TOKEN_UNOTIFY);
         let limit = self.jail.cfg.time_limit();
         let conn = Conn {
             remote,

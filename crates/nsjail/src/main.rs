@@ -68,6 +68,9 @@ fn real_main() -> Result<u8, Fatal> {
             "{}",
             config::check_report(&jail, &host, filter.as_ref().map(|f| f.rule_count))
         );
+        if let Some(w) = filter.as_ref().and_then(|f| f.clone3_trap()) {
+            println!("  WARNING: {w}");
+        }
         return Ok(0);
     }
     // Settings the runtime cannot honour end here, never as a jail without them.
@@ -86,6 +89,12 @@ fn real_main() -> Result<u8, Fatal> {
     for w in config::trap_warnings(&jail, &host) {
         log::warn!("{w}");
     }
+    if let Some(w) = filter.as_ref().and_then(|f| f.clone3_trap()) {
+        log::warn!("{w}");
+    }
+    // nsjail §5.1 step 5: what `rlimit_nofile_type: SOFT` gives a jail, and
+    // room for LISTEN's connections.
+    nsjail::sys::raise_nofile(8192);
 
     let cgroups = cgroup::Cgroups::setup(&jail.cfg).map_err(|e| {
         log::error!("{e}");
@@ -134,6 +143,7 @@ fn real_main() -> Result<u8, Fatal> {
             report.exit_code
         }
     };
+    nsjail::unotify::finish(&jail.cfg);
     cgroups.teardown();
     Ok(code.clamp(0, 255) as u8)
 }

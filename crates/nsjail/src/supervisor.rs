@@ -92,6 +92,8 @@ pub struct Launched {
     pub start: Instant,
     /// A parked jail's end of the socketpair.
     parked: Option<OwnedFd>,
+    /// `seccomp_unotify` is on (a parked jail may be traced when released).
+    unotify: bool,
 }
 
 impl Launched {
@@ -104,8 +106,14 @@ impl Launched {
             Some(e) => Some(e),
             None => {
                 self.start = Instant::now();
-                match sys::write_all(sock.as_raw_fd(), b"G") {
-                    Ok(()) => read_child_error(&sock),
+                let claim = crate::unotify::try_claim(self.unotify);
+                let go = if claim.is_some() {
+                    crate::unotify::GO_TRACED
+                } else {
+                    b'G'
+                };
+                match sys::write_all(sock.as_raw_fd(), &[go]) {
+                    Ok(()) => read_child_error(&sock, self.pid, claim),
                     Err(e) => Some(format!("releasing the child (pid={}): {e}", self.pid)),
                 }
             }
@@ -176,10 +184,12 @@ pub fn launch(
         error,
     };
     let (parent_sock, child_sock) = sys::socketpair().map_err(|e| fail(e.to_string()))?;
+    // A parked jail learns whether it is traced when it is released.
+    let mut claim = crate::unotify::try_claim(plan.unotify.is_some() && !io.park);
     let pid = match sys::clone_process(flags) {
         Ok(Forked::Child) => {
             drop(parent_sock);
-            child::run(plan, child_sock, io)
+            child::run(plan, child_sock, io, claim.is_some())
         }
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
@@ -208,13 +218,14 @@ pub fn launch(
                 cg: jail_cg,
                 start,
                 parked: Some(parent_sock),
+                unotify: plan.unotify.is_some(),
             });
         }
-        Ok(()) => read_child_error(&parent_sock),
+        Ok(()) => read_child_error(&parent_sock, pid, claim.take()),
         Err(parent_err) => {
             // The child may have failed first (and explained why): prefer its words.
             let _ = sys::kill(pid, libc::SIGKILL);
-            Some(read_child_error(&parent_sock).unwrap_or(parent_err))
+            Some(read_child_error(&parent_sock, pid, claim.take()).unwrap_or(parent_err))
         }
     };
     drop(parent_sock);
@@ -224,6 +235,7 @@ pub fn launch(
             cg: jail_cg,
             start,
             parked: None,
+            unotify: plan.unotify.is_some(),
         }),
         Some(error) => Err(fail_jail(pid, jail_cg, error, remote_of(io), live, start)),
     }
@@ -235,7 +247,7 @@ fn read_parked(sock: &OwnedFd) -> Option<String> {
     match sys::read(sock.as_raw_fd(), &mut b) {
         Ok(1) if b[0] == child::PARKED => None,
         Ok(1) => {
-            let rest = read_child_error(sock).unwrap_or_default();
+            let rest = read_child_error(sock, 0, None).unwrap_or_default();
             Some(format!("{}{rest}", b[0] as char))
         }
         Ok(_) => Some("the child ended before it was set up".to_string()),
@@ -337,16 +349,17 @@ fn hit_cpu_rlimit(cfg: &config::NsJailConfig, sig: i32, cpu_us: u64) -> bool {
 }
 
 /// Read the socket until EOF (exec happened) or an error text arrives.
-fn read_child_error(sock: &OwnedFd) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 512];
-    loop {
-        match sys::read(sock.as_raw_fd(), &mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) => return Some(format!("reading the child's status: {e}")),
-        }
-    }
+/// With `claim`, the child sends its `seccomp_unotify` listener on the way
+/// (see [`crate::unotify::read_child_status`]).
+fn read_child_error(
+    sock: &OwnedFd,
+    pid: i32,
+    claim: Option<crate::unotify::Claim>,
+) -> Option<String> {
+    let buf = match crate::unotify::read_child_status(sock, pid, claim) {
+        Ok(b) => b,
+        Err(e) => return Some(format!("reading the child's status: {e}")),
+    };
     if buf.is_empty() {
         None
     } else {
@@ -581,7 +594,8 @@ fn supervise(
             }
             None => -1,
         };
-        if !sys::poll_in(sfd.as_raw_fd(), timeout)? {
+        // Also answers the traced jail's seccomp_unotify notifications.
+        if !crate::unotify::poll_in(sfd.as_raw_fd(), timeout)? {
             continue;
         }
         while let Some(sig) = sys::signalfd_read(sfd) {

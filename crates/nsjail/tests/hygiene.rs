@@ -1,0 +1,281 @@
+//! Supervisor hygiene: EXECVE mode leaves no cgroup directory behind, the
+//! supervisor raises its own RLIMIT_NOFILE soft limit (what `rlimit_nofile
+//! soft` gives a jail), and the glibc clone3 trap is pointed out.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PIDS: &str = "/sys/fs/cgroup/pids";
+
+/// Is `/sys/fs/cgroup/pids` a cgroup v1 pids hierarchy?
+fn v1_pids() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|mi| {
+        mi.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(4) == Some(&PIDS)
+                && l.contains(" - cgroup ")
+                && l.rsplit(' ')
+                    .next()
+                    .is_some_and(|o| o.split(',').any(|x| x == "pids"))
+        })
+    })
+}
+
+/// Wait up to 2 s for none of `paths` to exist.
+fn all_gone(paths: &[PathBuf]) -> bool {
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        if paths.iter().all(|p| !p.exists()) {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Run nsjail; returns (exit code, its pid = the exec'd program's pid in -Me, stderr).
+fn run_with_pid(args: &[&str]) -> (Option<i32>, u32, String) {
+    let child = Command::new(NSJAIL)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nsjail");
+    let pid = child.id();
+    let o = wait_out(child, Instant::now(), Duration::from_secs(30));
+    (o.code, pid, o.stderr)
+}
+
+#[test]
+fn execve_mode_leaves_no_cgroup_dir() {
+    if !root_or_skip("execve_mode_leaves_no_cgroup_dir") {
+        return;
+    }
+    if !v1_pids() {
+        eprintln!(
+            "SKIP execve_mode_leaves_no_cgroup_dir: {PIDS} is not a cgroup v1 pids hierarchy here"
+        );
+        return;
+    }
+    // The default parent (NSJAIL): removed too when this run created it.
+    let parent = Path::new(PIDS).join("NSJAIL");
+    let parent_existed = parent.exists();
+    let (code, pid, stderr) = run_with_pid(&[
+        "-Me",
+        "--disable_clone_newuser",
+        "--cgroup_pids_max",
+        "10",
+        "--",
+        "/bin/sh",
+        "-c",
+        "exit 3",
+    ]);
+    // Without a chroot the root is empty: /bin/sh may not exist there, and
+    // that failure must not leave anything either.
+    let mut left = vec![parent.join(format!("NSJAIL.{pid}"))];
+    if !parent_existed {
+        left.push(parent.clone());
+    }
+    assert!(all_gone(&left), "left behind: {left:?}\n{stderr}");
+    assert!(
+        code == Some(3) || stderr.contains("execve('/bin/sh') failed"),
+        "{code:?} {stderr}"
+    );
+
+    // With a root to run in: the program's exit code, a parent of our own
+    // (created, then removed), the limit really applied.
+    let own = format!("nsjail-test-exe-{}", std::process::id());
+    let (code, pid, stderr) = run_with_pid(&[
+        "-Me",
+        "--chroot",
+        "/",
+        "--disable_clone_newuser",
+        "--disable_clone_newcgroup",
+        "--cgroup_pids_max",
+        "10",
+        "--cgroup_pids_parent",
+        &own,
+        "--",
+        "/bin/sh",
+        "-c",
+        "grep -q NSJAIL /proc/self/cgroup || exit 9; exit 3",
+    ]);
+    let left = vec![
+        Path::new(PIDS).join(&own).join(format!("NSJAIL.{pid}")),
+        Path::new(PIDS).join(&own),
+    ];
+    assert!(all_gone(&left), "left behind: {left:?}\n{stderr}");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(gone("nsjail-cgclean"), "the watcher outlived the program");
+}
+
+#[test]
+fn execve_mode_kills_what_the_program_left_in_its_cgroup() {
+    if !root_or_skip("execve_mode_kills_what_the_program_left_in_its_cgroup") {
+        return;
+    }
+    if !v1_pids() {
+        eprintln!("SKIP execve_mode_kills_what_the_program_left_in_its_cgroup: no cgroup v1 pids hierarchy");
+        return;
+    }
+    let own = format!("nsjail-test-exe-bg-{}", std::process::id());
+    let marker = format!("{}", 400_000 + std::process::id() % 100_000);
+    // No pid namespace: a background sleep would outlive the shell.
+    let (code, pid, stderr) = run_with_pid(&[
+        "-Me",
+        "--chroot",
+        "/",
+        "--disable_clone_newuser",
+        "--disable_clone_newpid",
+        "--disable_proc",
+        "--cgroup_pids_max",
+        "10",
+        "--cgroup_pids_parent",
+        &own,
+        "--",
+        "/bin/sh",
+        "-c",
+        &format!("sleep {marker} >/dev/null 2>&1 & exit 0"),
+    ]);
+    let left = vec![
+        Path::new(PIDS).join(&own).join(format!("NSJAIL.{pid}")),
+        Path::new(PIDS).join(&own),
+    ];
+    let cleaned = all_gone(&left);
+    let no_sleep = gone(&format!("sleep {marker}"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(cleaned, "left behind: {left:?}\n{stderr}");
+    assert!(no_sleep, "the background process was left running");
+}
+
+#[test]
+fn rlimit_nofile_soft_is_the_raised_supervisor_limit() {
+    if !root_or_skip("rlimit_nofile_soft_is_the_raised_supervisor_limit") {
+        return;
+    }
+    // u32 on glibc, c_int on musl.
+    #[allow(clippy::unnecessary_cast)]
+    let (_, hard) = nsjail::sys::get_rlimit(libc::RLIMIT_NOFILE as u32).expect("getrlimit");
+    if hard <= 1024 {
+        eprintln!("SKIP rlimit_nofile_soft_is_the_raised_supervisor_limit: hard RLIMIT_NOFILE is {hard}, nothing to raise to");
+        return;
+    }
+    let want = hard.min(8192);
+    // nsjail started with a low soft limit (512) through a shell.
+    let o = Command::new("/bin/sh")
+        .args([
+            "-c",
+            "ulimit -Sn 512 && exec \"$0\" \"$@\"",
+            NSJAIL,
+            "-Mo",
+            "--chroot",
+            "/",
+            "-q",
+            "--rlimit_nofile",
+            "soft",
+            "--",
+            "/bin/sh",
+            "-c",
+            "ulimit -Sn; ulimit -Hn",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let o = wait_out(o, Instant::now(), Duration::from_secs(30));
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert_eq!(o.stdout, format!("{want}\n{want}\n"), "{o:?}");
+
+    // The default (VALUE 32) is unaffected.
+    let o = sh(&["-q"], "ulimit -n");
+    assert_eq!(o.stdout, "32\n", "{o:?}");
+}
+
+fn check(policy: &str) -> Out {
+    run(&[
+        "-Mo",
+        "--chroot",
+        "/",
+        "--check",
+        "--seccomp_string",
+        policy,
+        "--",
+        "/bin/true",
+    ])
+}
+
+const TRAP_LINE: &str = "glibc creates threads with clone3";
+
+#[test]
+fn clone3_trap_is_pointed_out() {
+    // --check needs no privileges.
+    let o = check("KILL { clone3 } DEFAULT ALLOW");
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let line = o
+        .stdout
+        .lines()
+        .find(|l| l.contains(TRAP_LINE))
+        .unwrap_or_else(|| panic!("no clone3 warning: {}", o.stdout));
+    assert!(line.contains("WARNING"), "{line}");
+    assert!(line.contains("ERRNO(38) { clone3 }"), "{line}");
+    assert!(line.contains("clone3 gets KILL"), "{line}");
+    let o = check("ERRNO(1) { clone3 } DEFAULT ALLOW");
+    assert!(o.stdout.contains("clone3 gets ERRNO(1)"), "{}", o.stdout);
+
+    if !root_or_skip("clone3_trap_is_pointed_out (jail start)") {
+        return;
+    }
+    let o = sh(
+        &["--seccomp_string", "KILL { clone3 } DEFAULT ALLOW"],
+        "exit 0",
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert!(
+        o.stderr
+            .lines()
+            .any(|l| l.starts_with("[W]") && l.contains(TRAP_LINE)),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn consistent_policies_get_no_clone3_warning() {
+    for p in [
+        "ERRNO(38) { clone3 } DEFAULT ALLOW",
+        "KILL { clone, clone3 } DEFAULT ALLOW",
+        "DEFAULT ALLOW",
+    ] {
+        let o = check(p);
+        assert_eq!(o.code, Some(0), "{o:?}");
+        assert!(!o.stdout.contains(TRAP_LINE), "{p}: {}", o.stdout);
+    }
+    // The seed config denies both on purpose.
+    let seed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/tooljet-python-full.cfg"
+    );
+    if Path::new(seed).exists() {
+        let o = run(&["--config", seed, "--check"]);
+        assert!(!o.stdout.contains(TRAP_LINE), "{}", o.stdout);
+        assert!(!o.stderr.contains(TRAP_LINE), "{}", o.stderr);
+    }
+    if !root_or_skip("consistent_policies_get_no_clone3_warning (jail start)") {
+        return;
+    }
+    let o = sh(
+        &["--seccomp_string", "KILL { clone, clone3 } DEFAULT ALLOW"],
+        "exit 0",
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert!(!o.stderr.contains(TRAP_LINE), "{}", o.stderr);
+}
