@@ -24,7 +24,10 @@
 //! the environment (secrets live there); syscalls of a foreign architecture
 //! (32-bit calls on x86_64) are let through untraced instead of killed; the
 //! filter is not installed at all for a jail that will not be traced (nsjail
-//! closes the listener, which makes every traced call fail with ENOSYS).
+//! closes the listener, which makes every traced call fail with ENOSYS);
+//! a run that traced nothing logs one line and still writes the (empty)
+//! report file. EXECVE mode has no supervisor left to answer: it warns and
+//! runs untraced.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -1460,6 +1463,70 @@ mod tests {
         let r = s.render();
         assert!(r.contains("# 5 further accesses not recorded"), "tail");
         assert!(r.contains("further calls with other arguments not itemised"));
+    }
+
+    fn own_mem() -> Mem {
+        Mem {
+            pid: std::process::id(),
+            file: None,
+        }
+    }
+
+    #[test]
+    fn strings_and_sockaddrs_are_read_from_process_memory() {
+        let mut mem = own_mem();
+        let s = c"/etc/some path";
+        assert_eq!(mem.string(s.as_ptr() as u64, MAX_PATH), "/etc/some path");
+        assert_eq!(mem.string(s.as_ptr() as u64, 4), "/etc");
+        assert_eq!(mem.string(0, MAX_PATH), "NULL");
+        assert_eq!(mem.string(8, MAX_PATH), "<invalid_ptr>");
+
+        let pid = std::process::id();
+        // struct sockaddr_in for 127.0.0.1:8080.
+        let mut v4 = [0u8; 16];
+        v4[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        v4[2..4].copy_from_slice(&8080u16.to_be_bytes());
+        v4[4..8].copy_from_slice(&[127, 0, 0, 1]);
+        let n = sockaddr(
+            &mut mem,
+            pid,
+            v4.as_ptr() as u64,
+            16,
+            Some(libc::SOCK_STREAM),
+        )
+        .expect("decoded");
+        assert_eq!(
+            (n.kind, n.endpoint.as_str(), n.port),
+            (NetKind::Ipv4, "127.0.0.1", Some(8080))
+        );
+        // Raw sockets: that field is not a port.
+        let n = sockaddr(&mut mem, pid, v4.as_ptr() as u64, 16, Some(libc::SOCK_RAW)).unwrap();
+        assert_eq!(n.port, None);
+        // struct sockaddr_in6 for [::1]:53.
+        let mut v6 = [0u8; 28];
+        v6[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        v6[2..4].copy_from_slice(&53u16.to_be_bytes());
+        v6[23] = 1;
+        let n = sockaddr(
+            &mut mem,
+            pid,
+            v6.as_ptr() as u64,
+            28,
+            Some(libc::SOCK_DGRAM),
+        )
+        .unwrap();
+        assert_eq!(
+            (n.kind, n.endpoint.as_str(), n.port),
+            (NetKind::Ipv6, "::1", Some(53))
+        );
+        // Abstract unix socket.
+        let mut un = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        un.extend_from_slice(b"\0hidden");
+        let n = sockaddr(&mut mem, pid, un.as_ptr() as u64, un.len() as u64, None).unwrap();
+        assert_eq!((n.kind, n.endpoint.as_str()), (NetKind::Unix, "@hidden"));
+        // Too long or NULL: nothing.
+        assert!(sockaddr(&mut mem, pid, v4.as_ptr() as u64, 4096, None).is_none());
+        assert!(sockaddr(&mut mem, pid, 0, 16, None).is_none());
     }
 
     #[test]
