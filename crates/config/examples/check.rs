@@ -9,7 +9,7 @@ fn main() {
         Ok(Parsed::Help) => print!("{}", usage()),
         Ok(Parsed::Run(jail)) => {
             let host = HostFacts::probe_for(&jail.cfg);
-            print!("{}", check_report(&jail, &host, None));
+            print!("{}", check_report(&jail, &host, None, &[]));
         }
         Err(e) => {
             if e.is_usage() {

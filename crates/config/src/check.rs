@@ -358,7 +358,12 @@ fn show_rlimit(v: RlimitValue, kernel_unit: &str, host: &HostFacts, name: &str) 
 /// The `--check` report: effective namespaces, mounts in order, id maps,
 /// every rlimit in real units with its source, cgroup limits, the seccomp
 /// rule count, then the warnings.
-pub fn check_report(jail: &Jail, host: &HostFacts, seccomp_rule_count: Option<usize>) -> String {
+pub fn check_report(
+    jail: &Jail,
+    host: &HostFacts,
+    seccomp_rule_count: Option<usize>,
+    extra_warnings: &[String],
+) -> String {
     let cfg = &jail.cfg;
     let mut r = String::new();
     let mut line = |s: String| {
@@ -553,7 +558,8 @@ pub fn check_report(jail: &Jail, host: &HostFacts, seccomp_rule_count: Option<us
         },
         cfg.log_level()
     ));
-    let warnings = trap_warnings(jail, host);
+    let mut warnings = trap_warnings(jail, host);
+    warnings.extend_from_slice(extra_warnings);
     if warnings.is_empty() {
         line("warnings: none".into());
     } else {

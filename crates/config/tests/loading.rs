@@ -160,7 +160,7 @@ fn seed_effective_jail_and_check_warnings() {
     assert!(has("rlimit_nproc: 1") && has("SOFT"), "{w:#?}");
     assert!(has("log_fd: -1"), "{w:#?}");
     assert!(has("use_cgroupv2") && has("not a cgroup v2"), "{w:#?}");
-    let report = check_report(&j, &host, Some(27));
+    let report = check_report(&j, &host, Some(27), &[]);
     for needle in [
         "namespaces: user mount pid ipc uts net cgroup",
         "  1. '/usr' -> '/usr' [bind ro",

@@ -62,23 +62,28 @@ fn real_main() -> Result<u8, Fatal> {
         Fatal("Couldn't prepare sandboxing policy (fix the seccomp policy)".to_string())
     })?;
 
+    // Settings the runtime cannot honour end here (also under --check),
+    // never as a jail without them.
+    nsjail::net::refuse_unsupported(&jail.cfg)?;
     let host = config::HostFacts::probe();
     if jail.check_only {
+        let extra: Vec<String> = filter
+            .as_ref()
+            .and_then(|f| f.clone3_trap())
+            .into_iter()
+            .collect();
         print!(
             "{}",
-            config::check_report(&jail, &host, filter.as_ref().map(|f| f.rule_count))
+            config::check_report(&jail, &host, filter.as_ref().map(|f| f.rule_count), &extra)
         );
-        if let Some(w) = filter.as_ref().and_then(|f| f.clone3_trap()) {
-            println!("  WARNING: {w}");
-        }
         return Ok(0);
     }
-    // Settings the runtime cannot honour end here, never as a jail without them.
-    nsjail::net::refuse_unsupported(&jail.cfg)?;
     if jail.cfg.clone_newtime() && jail.cfg.mode() != Mode::EXECVE {
         // nsjail's warning; the flag is passed to clone3 all the same, and
         // the child (not only its children) is in the new time namespace.
-        log::warn!("CLONE_NEWTIME requested, but it's only supported with the unshare() mode (-Me)");
+        log::warn!(
+            "CLONE_NEWTIME requested, but it's only supported with the unshare() mode (-Me)"
+        );
     }
     if jail.cfg.daemon() {
         // Logging already goes to its own descriptor (a file for a daemon

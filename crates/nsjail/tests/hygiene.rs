@@ -228,6 +228,11 @@ fn clone3_trap_is_pointed_out() {
     assert!(line.contains("WARNING"), "{line}");
     assert!(line.contains("ERRNO(38) { clone3 }"), "{line}");
     assert!(line.contains("clone3 gets KILL"), "{line}");
+    assert!(
+        !o.stdout.contains("warnings: none"),
+        "the warning is counted with the others: {}",
+        o.stdout
+    );
     let o = check("ERRNO(1) { clone3 } DEFAULT ALLOW");
     assert!(o.stdout.contains("clone3 gets ERRNO(1)"), "{}", o.stdout);
 

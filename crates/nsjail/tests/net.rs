@@ -441,6 +441,10 @@ fn user_net_is_refused_with_one_line() {
         }
         assert!(!o.stderr.contains("Executing"), "{}", o.stderr);
     }
+    // --check says the same: a config the runtime would refuse is not valid.
+    let o = run(&["--check", "--config", &cfg_s, "--", "/bin/true"]);
+    assert_eq!(o.code, Some(255), "{o:?}");
+    assert!(o.stderr.contains("not supported"), "{}", o.stderr);
     let _ = std::fs::remove_file(&cfg);
 }
 
