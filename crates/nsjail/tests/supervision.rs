@@ -136,7 +136,8 @@ fn no_path_search() {
     assert_eq!(o.code, Some(255), "{o:?}");
     assert!(o.stderr.contains("execve('sh') failed"), "{}", o.stderr);
     assert!(
-        o.stderr.contains("give its absolute path, e.g. /usr/bin/sh"),
+        o.stderr
+            .contains("give its absolute path, e.g. /usr/bin/sh"),
         "the error says how to fix it: {}",
         o.stderr
     );
