@@ -184,7 +184,9 @@ impl State {
             pass_fds: Vec::new(),
             uids: Vec::new(),
             gids: Vec::new(),
-            mount_api: MountApi::Old,
+            // Ours: recursive attributes in one mount_setattr call where the
+            // kernel has it (remounts otherwise); `old` forces remounts.
+            mount_api: MountApi::Auto,
             log_target: None,
             log_level: None,
             config_argv: Vec::new(),

@@ -68,12 +68,13 @@ pub use proto::config::*;
 /// Which mount API the runtime should use (`--experimental_mnt`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MountApi {
-    /// mount(2) (nsjail's default).
-    #[default]
+    /// mount(2) only.
     Old,
     /// fsopen/open_tree/move_mount.
     New,
-    /// New on kernels >= 6.3, else old.
+    /// The new API where the kernel has it, else old (our default; nsjail's
+    /// is `old`, whose read-only remounts are not recursive).
+    #[default]
     Auto,
 }
 

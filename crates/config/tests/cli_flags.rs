@@ -472,7 +472,7 @@ fn defaults_without_flags() {
     assert_eq!(j.cfg.uidmap[0].inside_id(), me.to_string());
     assert_eq!(j.cfg.uidmap[0].outside_id(), me.to_string());
     assert_eq!(j.cfg.gidmap.len(), 1);
-    assert_eq!(j.mount_api, MountApi::Old);
+    assert_eq!(j.mount_api, MountApi::Auto);
     assert!(!j.check_only);
 }
 
