@@ -871,3 +871,42 @@ fn example_mount_kinds_config() {
         "{work}"
     );
 }
+
+/// The INFO line describing a mount entry names nosuid/nodev/noexec the way
+/// nsjail does: in bit order, between MS_RDONLY and the bind flags. Pure:
+/// no jail is started.
+#[test]
+fn mount_description_names_nosuid_nodev_noexec_in_bit_order() {
+    let mut scratch = config::MountPt::new();
+    scratch.set_dst("/scratch".to_string());
+    scratch.set_fstype("tmpfs".to_string());
+    scratch.set_rw(true);
+    scratch.set_nodev(true);
+    scratch.set_noexec(true);
+    let line = nsjail::mount::describe(&scratch);
+    assert!(
+        line.contains(" flags:MS_NODEV|MS_NOEXEC type:'tmpfs' "),
+        "{line}"
+    );
+
+    let mut tools = config::MountPt::new();
+    tools.set_src("/usr/bin".to_string());
+    tools.set_dst("/tools".to_string());
+    tools.set_is_bind(true);
+    tools.set_nosuid(true);
+    tools.set_noexec(true);
+    let line = nsjail::mount::describe(&tools);
+    assert!(
+        line.contains(" flags:MS_RDONLY|MS_NOSUID|MS_NOEXEC|MS_BIND|MS_REC|MS_PRIVATE "),
+        "{line}"
+    );
+
+    // Without any of them the line is unchanged.
+    tools.set_nosuid(false);
+    tools.set_noexec(false);
+    let line = nsjail::mount::describe(&tools);
+    assert!(
+        line.contains(" flags:MS_RDONLY|MS_BIND|MS_REC|MS_PRIVATE "),
+        "{line}"
+    );
+}

@@ -213,6 +213,16 @@ pub fn describe(m: &MountPt) -> String {
     if !m.rw() {
         flags.push("MS_RDONLY");
     }
+    // nsjail lists the flags in bit order, so these come between the two.
+    if m.nosuid() {
+        flags.push("MS_NOSUID");
+    }
+    if m.nodev() {
+        flags.push("MS_NODEV");
+    }
+    if m.noexec() {
+        flags.push("MS_NOEXEC");
+    }
     if m.is_bind() {
         flags.push("MS_BIND|MS_REC|MS_PRIVATE");
     }
