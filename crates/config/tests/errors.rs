@@ -187,3 +187,41 @@ fn non_utf8_argument() {
     let e = config::parse_args(args).unwrap_err();
     assert!(one_line(&e).contains("#2"), "{e}");
 }
+
+/// Configs written for older nsjail releases use `user_net` fields that the
+/// current schema no longer has (`enable`, `tcp_ports`, `nat`, …). Like
+/// nsjail, loading them fails, and the one line names the retired field, in
+/// both the text and the JSON form.
+#[test]
+fn retired_user_net_fields_are_named() {
+    let text = TempFile::new(
+        "oldnet.cfg",
+        b"hostname: \"old\"\nuser_net {\n  enable: true\n}\n",
+    );
+    let s = one_line(&err(&["--config", &text.path(), "--", "/bin/true"]));
+    assert!(
+        s.contains("oldnet.cfg") && s.contains("3:3") && s.contains("\"enable\""),
+        "{s}"
+    );
+
+    let text = TempFile::new("oldnat.cfg", b"user_net { nat: true }\n");
+    let s = one_line(&err(&["--config", &text.path(), "--", "/bin/true"]));
+    assert!(s.contains("\"nat\"") && s.contains("UserNet"), "{s}");
+
+    let json = TempFile::new(
+        "oldnet.json",
+        b"{\n  \"hostname\": \"old\",\n  \"userNet\": {\n    \"tcpPorts\": \"auto\"\n  }\n}\n",
+    );
+    let s = one_line(&err(&["--config", &json.path(), "--", "/bin/true"]));
+    assert!(
+        s.contains("oldnet.json") && s.contains("tcpPorts") && s.contains("4:"),
+        "{s}"
+    );
+
+    // The current form of the same block parses (running it is a separate
+    // matter: user_net is refused by the runtime, not by the loader).
+    let current = TempFile::new("newnet.cfg", b"user_net { backend: PASTA }\n");
+    let mut args = vec!["--config".to_string(), current.path()];
+    args.extend(["--", "/bin/true"].map(String::from));
+    assert!(config::parse_args(args).is_ok());
+}
