@@ -55,7 +55,13 @@ fn real_main() -> Result<u8, Fatal> {
             return Err(Fatal(e.to_string()));
         }
     };
-    logging::init(&log_settings(&jail.cfg));
+    let mut settings = log_settings(&jail.cfg);
+    if jail.check_only {
+        // --check answers on the terminal: never into a daemon's log file.
+        settings.fd = Some(2);
+        settings.file = None;
+    }
+    logging::init(&settings);
 
     let filter = seccomp::prepare(&jail.cfg).map_err(|e| {
         log::error!("{e}");

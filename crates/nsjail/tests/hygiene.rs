@@ -284,3 +284,28 @@ fn consistent_policies_get_no_clone3_warning() {
     assert_eq!(o.code, Some(0), "{o:?}");
     assert!(!o.stderr.contains(TRAP_LINE), "{}", o.stderr);
 }
+
+/// `--check` of a daemon config answers on the terminal: a bad policy is
+/// reported on stderr, not only in the daemon's log file, and no log file
+/// is created or written.
+#[test]
+fn check_of_a_daemon_config_reports_on_stderr() {
+    let log = std::path::Path::new("/var/log/nsjail.log");
+    let before = std::fs::metadata(log).map(|m| m.len()).ok();
+    let o = run(&[
+        "--check",
+        "--daemon",
+        "--seccomp_string",
+        "KILL { no_such_syscall_xyz } DEFAULT ALLOW",
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(o.code, Some(255), "{o:?}");
+    assert!(
+        o.stderr.contains("Undefined identifier 'no_such_syscall_xyz'"),
+        "{}",
+        o.stderr
+    );
+    let after = std::fs::metadata(log).map(|m| m.len()).ok();
+    assert_eq!(before, after, "{} was created or written", log.display());
+}
