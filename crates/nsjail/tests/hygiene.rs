@@ -302,7 +302,8 @@ fn check_of_a_daemon_config_reports_on_stderr() {
     ]);
     assert_eq!(o.code, Some(255), "{o:?}");
     assert!(
-        o.stderr.contains("Undefined identifier 'no_such_syscall_xyz'"),
+        o.stderr
+            .contains("Undefined identifier 'no_such_syscall_xyz'"),
         "{}",
         o.stderr
     );
