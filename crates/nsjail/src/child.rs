@@ -348,6 +348,16 @@ fn setup_and_exec(
             "PR_SET_PDEATHSIG",
         ),
     )?;
+    // The signal only covers a parent that dies from now on (and the uid
+    // switch above would have cleared an earlier one). If nsjail died in
+    // between, its end of the socketpair is closed: never run the program
+    // without a supervisor (getppid() cannot tell: it is 0 in a new PID
+    // namespace either way).
+    if let Some(sync) = sync {
+        if sys::peer_closed(sync) {
+            sys::exit_now(255);
+        }
+    }
     let persona = personality_flags(cfg);
     if persona != 0 {
         step(

@@ -746,6 +746,23 @@ pub fn poll_in(fd: RawFd, timeout_ms: i32) -> SysResult<bool> {
     Ok(rc > 0)
 }
 
+/// Whether the other end of the stream socket `fd` has been closed
+/// (poll(2) with no wait: POLLHUP/POLLRDHUP). Errors count as closed: the
+/// caller uses it to learn that its parent is gone.
+pub fn peer_closed(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    let rc = unsafe { libc::poll(&mut p, 1, 0) };
+    if rc < 0 {
+        return io::Error::last_os_error().kind() != io::ErrorKind::Interrupted;
+    }
+    p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
 /// kill(2). ESRCH is not an error (the process is already gone).
 pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> SysResult<()> {
     // SAFETY: integer arguments.

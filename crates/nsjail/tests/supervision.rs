@@ -378,3 +378,120 @@ fn sigusr1_lists_the_jail() {
     assert_eq!(code, Some(143));
     assert!(gone("31.106"));
 }
+
+/// The pids of `pid`'s children (all its threads).
+fn children_of(pid: u32) -> Vec<i32> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in rd.flatten() {
+            let p = t.path().join("children");
+            if let Ok(s) = std::fs::read_to_string(p) {
+                v.extend(s.split_whitespace().filter_map(|x| x.parse::<i32>().ok()));
+            }
+        }
+    }
+    v
+}
+
+/// nsjail dies while its child is still setting up (here: the child blocks
+/// writing a warning to a full log pipe, before it sets its parent-death
+/// signal). The child must notice the dead parent once the signal is set
+/// and never run the program unsupervised.
+#[test]
+fn child_never_runs_the_program_after_nsjail_died_during_setup() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::fs::PermissionsExt;
+    if !root_or_skip("child_never_runs_the_program_after_nsjail_died_during_setup") {
+        return;
+    }
+    let dir = temp_path("orphan");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let marker = dir.join("ran");
+    let d = dir.to_str().unwrap();
+    let script = format!("echo ran > {}", marker.to_str().unwrap());
+
+    // A one-page log pipe, filled up: the first log line anybody writes blocks.
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a writable array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors are fresh and ours.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on our own descriptors with integer arguments.
+    unsafe {
+        libc::fcntl(wr.as_raw_fd(), libc::F_SETPIPE_SZ, 4096);
+        libc::fcntl(wr.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+        let junk = [b'x'; 512];
+        while libc::write(wr.as_raw_fd(), junk.as_ptr().cast(), junk.len()) > 0 {}
+        libc::fcntl(wr.as_raw_fd(), libc::F_SETFL, 0);
+        libc::fcntl(rd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+    }
+    let mut nsjail = std::process::Command::new(NSJAIL)
+        .args([
+            "-Mo",
+            "--chroot",
+            "/",
+            "-q",
+            "-u",
+            "99999:99999",
+            "-g",
+            "99999:99999",
+            // more CPUs than there are: the child warns (and blocks) before
+            // its parent-death signal is set
+            "--max_cpus",
+            "100000",
+            "-B",
+            d,
+            "--",
+            "/bin/sh",
+            "-c",
+            &script,
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(wr))
+        .spawn()
+        .expect("spawn nsjail");
+    let npid = nsjail.id();
+
+    // Wait for the jail's child to block on the log pipe.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let mut blocked = None;
+    while blocked.is_none() && std::time::Instant::now() < until {
+        for c in children_of(npid) {
+            let w = std::fs::read_to_string(format!("/proc/{c}/wchan")).unwrap_or_default();
+            if w.contains("pipe_write") || w.contains("pipe_wait") {
+                blocked = Some(c);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = nsjail.kill();
+    let _ = nsjail.wait();
+    let Some(child) = blocked else {
+        let _ = std::fs::remove_dir_all(&dir);
+        panic!("the jail's child never blocked on the full log pipe (did nsjail log before the clone, or not warn about --max_cpus?)");
+    };
+
+    // Let the orphaned child go on: drain the pipe until every writer is gone.
+    let mut buf = [0u8; 4096];
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        // SAFETY: reading into our own buffer from our own descriptor.
+        let n = unsafe { libc::read(rd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n == 0 || std::time::Instant::now() > until {
+            break;
+        }
+        if n < 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // SAFETY: kill with integer arguments (the orphan, if it is still there).
+    unsafe { libc::kill(child, libc::SIGKILL) };
+    let ran = marker.exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        !ran,
+        "the child went on and ran the program after nsjail had died (no supervisor, no time limit)"
+    );
+}
