@@ -501,8 +501,10 @@ pub fn run_rerun(
     };
     // PIPELINE jails are cloned ahead and set themselves up concurrently;
     // none when each jail takes host interfaces (iface_own, MACVLAN with
-    // its address and MAC): they could not coexist.
-    let depth = if plan.net.has_parent_work() {
+    // its address and MAC): they could not coexist. None without a PID
+    // namespace either: the running jail could then signal the jails cloned
+    // ahead (same uid) and end the whole loop.
+    let depth = if plan.net.has_parent_work() || !jail.cfg.clone_newpid() {
         0
     } else {
         PIPELINE

@@ -680,3 +680,64 @@ fn daemon_detaches_and_logs_to_its_file() {
     );
     let _ = s.shutdown(Shutdown::Both);
 }
+
+/// Without a PID namespace a run can signal every process of its uid; the
+/// next runs must not exist yet (cloned ahead, as the pipelined RERUN does
+/// with PID namespaces), or one hostile run ends the whole RERUN loop.
+#[test]
+fn rerun_without_pid_namespace_cannot_kill_the_next_runs() {
+    if !root_or_skip("rerun_without_pid_namespace_cannot_kill_the_next_runs") {
+        return;
+    }
+    let start = Instant::now();
+    let mut child = std::process::Command::new(NSJAIL)
+        .args([
+            "-Mr",
+            "--chroot",
+            "/",
+            "-q",
+            "--disable_clone_newpid",
+            "--disable_proc",
+            // a uid of its own: kill(-1) reaches only this test's jails
+            "-u",
+            "61234:61234",
+            "-g",
+            "61234:61234",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo run; kill -9 -1; exit 0",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    while lines.len() < 5 && start.elapsed() < Duration::from_secs(10) {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(l) => lines.push(l),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+    }
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "{lines:?} {stderr}");
+    assert!(lines.len() >= 5, "ran repeatedly: {lines:?} {stderr}");
+}
