@@ -150,8 +150,40 @@ impl Report {
         let mut text =
             serde_json::to_string_pretty(&self.to_json()).map_err(std::io::Error::other)?;
         text.push('\n');
-        std::fs::write(path, text)
+        write_file(path, text.as_bytes())
     }
+}
+
+/// Replace the content of the report file `path` with `text`. Reports are
+/// written by nsjail (often root) after the jail ran, possibly into a
+/// directory the jail could write: a symlink there is never followed (it
+/// could point at any host file) and a FIFO, socket or device is refused
+/// without blocking.
+pub fn write_file(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o666)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => std::io::Error::other(
+                "it is a symlink, which a report never follows: remove it, or write the report where the jail cannot",
+            ),
+            Some(libc::ENXIO) => std::io::Error::other(
+                "it is a FIFO or socket, not a file: remove it, or write the report where the jail cannot",
+            ),
+            _ => e,
+        })?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "it is not a regular file: remove it, or write the report where the jail cannot",
+        ));
+    }
+    f.set_len(0)?;
+    f.write_all(text)
 }
 
 /// `--run_report` in RERUN and LISTEN: one JSON line appended per run,

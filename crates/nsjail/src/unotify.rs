@@ -336,7 +336,7 @@ pub fn finish(cfg: &config::NsJailConfig) {
     }
     if cfg.has_seccomp_unotify_report() {
         let path = cfg.seccomp_unotify_report();
-        if let Err(e) = std::fs::write(path, &text) {
+        if let Err(e) = crate::report::write_file(path.as_ref(), text.as_bytes()) {
             log::warn!(
                 "Couldn't write the seccomp_unotify report to '{path}': {} (check seccomp_unotify_report)",
                 sys::errno_text(&e)

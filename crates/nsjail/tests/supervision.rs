@@ -495,3 +495,80 @@ fn child_never_runs_the_program_after_nsjail_died_during_setup() {
         "the child went on and ran the program after nsjail had died (no supervisor, no time limit)"
     );
 }
+
+/// The run report is written after the jail ended, by root: when its path
+/// is inside a directory the jail could write, a symlink or a FIFO the jail
+/// left there must neither redirect the write onto a host file nor hang
+/// nsjail.
+#[test]
+fn run_report_does_not_follow_what_the_jail_left_at_its_path() {
+    use std::os::unix::fs::PermissionsExt;
+    if !root_or_skip("run_report_does_not_follow_what_the_jail_left_at_its_path") {
+        return;
+    }
+    let work = temp_path("report-work");
+    let host = temp_path("report-victim");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::create_dir_all(&host).unwrap();
+    let victim = host.join("victim");
+    std::fs::write(&victim, "host data\n").unwrap();
+    let report = work.join("report.json");
+    let (w, r, v) = (
+        work.to_str().unwrap(),
+        report.to_str().unwrap(),
+        victim.to_str().unwrap(),
+    );
+    let symlink = run_env(
+        &[
+            "-Mo",
+            "--chroot",
+            "/",
+            "-q",
+            "-B",
+            w,
+            "--run_report",
+            r,
+            "--",
+            "/bin/ln",
+            "-sf",
+            v,
+            r,
+        ],
+        &[],
+        Duration::from_secs(20),
+    );
+    let victim_after = std::fs::read_to_string(&victim).unwrap_or_default();
+    let _ = std::fs::remove_file(&report);
+    let fifo = run_env(
+        &[
+            "-Mo",
+            "--chroot",
+            "/",
+            "-q",
+            "-B",
+            w,
+            "--run_report",
+            r,
+            "--",
+            "/usr/bin/mkfifo",
+            r,
+        ],
+        &[],
+        Duration::from_secs(20),
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_dir_all(&host);
+    assert_eq!(
+        victim_after, "host data\n",
+        "the report went through the jail's symlink: {symlink:?}"
+    );
+    assert_ne!(
+        symlink.code,
+        Some(0),
+        "a report that was not written is an error: {symlink:?}"
+    );
+    assert!(symlink.stderr.contains("--run_report"), "{symlink:?}");
+    assert_ne!(fifo.code, Some(0), "{fifo:?}");
+    assert!(fifo.stderr.contains("--run_report"), "{fifo:?}");
+}
