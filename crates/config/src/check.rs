@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::proto::config::{MountPt, NsJailConfig, RLimit};
+use crate::proto::config::{Mode, MountPt, NsJailConfig, RLimit};
 use crate::rlimit::{
     human_bytes, jail_rlimit_plan, rlimit_field_values, RlimitValue, RLIMIT_FIELDS,
 };
@@ -148,6 +148,22 @@ const SUSPICIOUS_BYTES: u64 = 1 << 40;
 pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
     let cfg = &jail.cfg;
     let mut w = jail.warnings.clone();
+
+    // -Me execs in place: the program stays in the host's PID namespace, and
+    // signalling needs only the same host uid. As host root it can kill
+    // every root process on the host.
+    if cfg.mode() == Mode::EXECVE {
+        let host_uid = cfg.uidmap.first().map(|m| {
+            if cfg.clone_newuser() {
+                m.outside_id()
+            } else {
+                m.inside_id()
+            }
+        });
+        if host_uid == Some("0") {
+            w.push("mode EXECVE (-Me): the program stays in the host's PID namespace and runs as host uid 0, so it can signal (kill) every root process on the host; map it to an unprivileged uid (e.g. -u 0:65534 -g 0:65534) or use -Mo".to_string());
+        }
+    }
 
     if !cfg.disable_rl() {
         for f in RLIMIT_FIELDS.iter() {

@@ -345,3 +345,40 @@ fn unknown_enum_names_are_errors_in_both_formats() {
         "{e}"
     );
 }
+
+/// -Me keeps the program in the host's PID namespace: as host uid 0 it
+/// could kill any root process, which the warnings say; an unprivileged
+/// outside uid, or another mode, gives no such warning.
+#[test]
+fn execve_as_host_root_is_pointed_out() {
+    let host = HostFacts::default();
+    let warns = |args: &[&str]| trap_warnings(&jail(args), &host);
+    let hit = |w: &[String]| w.iter().any(|l| l.contains("mode EXECVE (-Me)"));
+    assert!(hit(&warns(&[
+        "-Me",
+        "-u",
+        "0:0",
+        "-g",
+        "0:0",
+        "--",
+        "/bin/true"
+    ])));
+    assert!(hit(&warns(&[
+        "-Me",
+        "--disable_clone_newuser",
+        "-u",
+        "0",
+        "--",
+        "/bin/true"
+    ])));
+    assert!(!hit(&warns(&[
+        "-Me",
+        "-u",
+        "0:65534",
+        "-g",
+        "0:65534",
+        "--",
+        "/bin/true"
+    ])));
+    assert!(!hit(&warns(&["-Mo", "-u", "0:0", "--", "/bin/true"])));
+}
