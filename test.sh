@@ -16,7 +16,14 @@ tier() { # name, command...
 tier lint     bash -c 'cargo fmt --all -- --check && cargo clippy --workspace --all-targets -q -- -D warnings'
 tier build    cargo build --workspace --all-targets -q
 tier unit     cargo test --workspace --lib --bins -q
-tier integration cargo test --workspace --no-fail-fast --test '*' -q -- --test-threads=2
+# --nocapture: the tests' SKIP/NOTE lines (what this host could not test) are shown.
+skips=$(mktemp)
+trap 'rm -f "$skips"' EXIT
+tier integration bash -c "set -o pipefail; cargo test --workspace --no-fail-fast --test '*' -q -- --test-threads=2 --nocapture 2>&1 | tee '$skips'"
+if grep -q 'SKIP' "$skips"; then
+  echo "== skipped on this host (each with its reason):"
+  grep -o 'SKIP.*' "$skips" | sort | uniq -c
+fi
 if [ -x vmtest/run.sh ]; then
   tier vm-cgroup2 vmtest/run.sh
 fi
