@@ -52,9 +52,7 @@ pub fn run(jail: &Jail, filter: Option<&Filter>, cgroups: Cgroups) -> String {
     }
     let flags = clone_flags(&jail.cfg);
     if let Err(e) = sys::unshare(flags) {
-        return format!(
-            "{e} (namespaces need root or unprivileged user namespaces; try disabling some with --disable_clone_*)"
-        );
+        return crate::supervisor::clone_failure(&e, flags);
     }
     child::exec_in_place(&plan, &ChildIo::default())
 }

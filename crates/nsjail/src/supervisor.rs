@@ -167,6 +167,31 @@ fn fail_jail(
     }
 }
 
+/// The message for a failed clone3/unshare of the jail's namespaces: the
+/// cause and its fix, in particular for an unprivileged user.
+pub fn clone_failure(e: &sys::SysError, flags: u64) -> String {
+    let userns = flags & libc::CLONE_NEWUSER as u64 != 0;
+    let errno = e.source.raw_os_error();
+    let root = rustix::process::geteuid().is_root();
+    if !root && !userns && errno == Some(libc::EPERM) {
+        format!(
+            "{e}: without root (uid {}), the other namespaces need a user namespace to own them, \
+             and --disable_clone_newuser (clone_newuser: false) turned it off; drop that option, \
+             or run nsjail as root",
+            rustix::process::geteuid().as_raw()
+        )
+    } else if !root && userns && matches!(errno, Some(libc::EPERM | libc::ENOSPC | libc::EACCES)) {
+        format!(
+            "{e}: this host refuses user namespaces to unprivileged users \
+             (see /proc/sys/user/max_user_namespaces, kernel.unprivileged_userns_clone, \
+             kernel.apparmor_restrict_unprivileged_userns, or a container's seccomp policy); \
+             allow them, or run nsjail as root"
+        )
+    } else {
+        format!("{e} (namespaces need root or unprivileged user namespaces; try disabling some with --disable_clone_*)")
+    }
+}
+
 /// Launch one jail: clone, the parent's part (cgroup, id maps, `'D'`), wait
 /// for the exec (with `io.park`: for the child to be set up, see
 /// [`Launched::release`]). `live` = other jails alive, for the "PIDs left"
@@ -193,7 +218,7 @@ pub fn launch(
         }
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
-            return Err(fail(format!("{e} (namespaces need root or unprivileged user namespaces; try disabling some with --disable_clone_*)")));
+            return Err(fail(clone_failure(&e, flags)));
         }
     };
     drop(child_sock);

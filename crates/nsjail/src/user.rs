@@ -29,6 +29,21 @@ pub enum UserError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// An unprivileged user wrote a map the kernel refuses (anything but
+    /// its own id, alone, with count 1).
+    #[error("writing '{path}' with '{content}' failed: Operation not permitted: without root, a user namespace can map only one id, your own ({kind} {own}), with count 1; map it alone (e.g. -{flag} 0:{own}), or use -U/-G (newuidmap/newgidmap, package 'uidmap') with ranges for this user in /etc/subuid and /etc/subgid, or run nsjail as root")]
+    UnprivMap {
+        /// The /proc file.
+        path: String,
+        /// What we tried to write.
+        content: String,
+        /// "uid" or "gid".
+        kind: &'static str,
+        /// Our own (effective) id of that kind.
+        own: u32,
+        /// The flag: 'u' or 'g'.
+        flag: char,
+    },
     /// newuidmap/newgidmap failed.
     #[error("'{cmd}' failed: {why} (install the 'uidmap' package and give the user ranges in /etc/subuid and /etc/subgid)")]
     Helper {
@@ -162,6 +177,34 @@ fn map_text(ranges: &[&IdRange]) -> String {
     s
 }
 
+/// A map write refused with EPERM while we are not root: say what an
+/// unprivileged user may map and how to get more.
+fn unpriv_hint(e: UserError) -> UserError {
+    match e {
+        UserError::WriteMap {
+            path,
+            content,
+            source,
+        } if source.raw_os_error() == Some(libc::EPERM)
+            && !rustix::process::geteuid().is_root() =>
+        {
+            let gid = path.ends_with("gid_map");
+            UserError::UnprivMap {
+                path,
+                content,
+                kind: if gid { "gid" } else { "uid" },
+                own: if gid {
+                    rustix::process::getegid().as_raw()
+                } else {
+                    rustix::process::geteuid().as_raw()
+                },
+                flag: if gid { 'g' } else { 'u' },
+            }
+        }
+        e => e,
+    }
+}
+
 /// Parent side: write the child's gid map (after `setgroups=deny` where the
 /// kernel requires it: writer without root), then its uid map; ranges marked
 /// `use_newidmap` go through newgidmap/newuidmap.
@@ -174,13 +217,13 @@ pub fn write_maps(pid: i32, maps: &IdMaps) -> Result<(), UserError> {
         write_proc(pid, "setgroups", "deny")?;
     }
     if !direct_g.is_empty() {
-        write_proc(pid, "gid_map", &map_text(&direct_g))?;
+        write_proc(pid, "gid_map", &map_text(&direct_g)).map_err(unpriv_hint)?;
     }
     if !helper_g.is_empty() {
         run_helper("/usr/bin/newgidmap", pid, &helper_g)?;
     }
     if !direct_u.is_empty() {
-        write_proc(pid, "uid_map", &map_text(&direct_u))?;
+        write_proc(pid, "uid_map", &map_text(&direct_u)).map_err(unpriv_hint)?;
     }
     if !helper_u.is_empty() {
         run_helper("/usr/bin/newuidmap", pid, &helper_u)?;
