@@ -84,6 +84,20 @@ pub enum NetError {
     },
 }
 
+/// The hint for EPERM on an interface of nsjail's own network namespace
+/// when nsjail is not root: it lacks CAP_NET_ADMIN there.
+fn unpriv_hint(e: &io::Error) -> Option<String> {
+    let euid = rustix::process::geteuid();
+    (e.raw_os_error() == Some(libc::EPERM) && !euid.is_root()).then(|| {
+        format!(
+            "; as uid {} (not root) nsjail has no CAP_NET_ADMIN in its own network namespace, \
+             which holds the interface: run nsjail as root, or start it inside a user+network \
+             namespace of your own that holds the interface (e.g. a veth made after 'unshare -Urn')",
+            euid.as_raw()
+        )
+    })
+}
+
 fn invalid(field: &str, value: &str, why: impl Into<String>) -> NetError {
     NetError::Invalid {
         field: field.to_string(),
@@ -501,8 +515,8 @@ impl NetPlan {
             nl.request(RouteNetlinkMessage::SetLink(m), 0)
                 .map_err(|e| NetError::Request {
                     what: format!("moving interface '{name}' (iface_own) into the jail's network namespace (pid={pid})"),
+                    hint: unpriv_hint(&e).unwrap_or_else(|| "; it must exist in nsjail's network namespace (see 'ip link') and not be in use by another jail".to_string()),
                     source: e,
-                    hint: "; it must exist in nsjail's network namespace (see 'ip link') and not be in use by another jail".to_string(),
                 })?;
         }
         if let Some(mv) = &self.macvlan {
@@ -534,8 +548,8 @@ impl NetPlan {
                         mv.mac.map(|m| format!(", MAC {}", mac_text(&m))).unwrap_or_default(),
                         mv.parent
                     ),
+                    hint: unpriv_hint(&e).unwrap_or_else(|| "; check macvlan_iface (an Ethernet interface, not a macvlan in passthru use) and macvlan_vs_ma (unique, unicast)".to_string()),
                     source: e,
-                    hint: "; check macvlan_iface (an Ethernet interface, not a macvlan in passthru use) and macvlan_vs_ma (unique, unicast)".to_string(),
                 })?;
         }
         Ok(())

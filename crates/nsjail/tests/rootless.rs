@@ -672,3 +672,38 @@ fn rlimit_above_the_hard_limit_is_a_clear_error() {
     assert_eq!(o.code, Some(0), "{o:?}");
     assert_eq!(o.stdout.trim(), own.rlim_max.to_string(), "{o:?}");
 }
+
+#[test]
+fn host_interfaces_are_a_clear_error() {
+    let name = "host_interfaces_are_a_clear_error";
+    let Some(who) = unpriv(name) else {
+        return;
+    };
+    let iface = std::fs::read_dir("/sys/class/net").ok().and_then(|rd| {
+        rd.flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "lo")
+            .min()
+    });
+    let Some(iface) = iface else {
+        eprintln!("SKIP {name}: no network interface besides lo on this host");
+        return;
+    };
+    for flag in ["--macvlan_iface", "--iface_own"] {
+        let o = sh_as(who, &[flag, &iface], "echo ran");
+        assert_eq!(o.code, Some(255), "{flag}: {o:?}");
+        assert!(!o.stdout.contains("ran"), "{o:?}");
+        let f = fatal_line(&o);
+        assert!(f.contains("Operation not permitted"), "{f}");
+        assert!(
+            f.contains("no CAP_NET_ADMIN") && f.contains(&format!("uid {}", who.uid)),
+            "names the cause: {f}"
+        );
+        assert!(f.contains("run nsjail as root"), "names the fix: {f}");
+    }
+    // Without host interfaces the jail's own network namespace works: lo is up.
+    let o = sh_as(who, &[], "cat /sys/class/net/lo/flags");
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let flags = u32::from_str_radix(o.stdout.trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "lo is up (IFF_UP): {o:?}");
+}
