@@ -34,6 +34,15 @@
 //! * a `POLICY` body may end with `DEFAULT action` (nsjail's README writes it): when
 //!   the search reaches it, it decides every syscall not matched before it;
 //! * errors in `#include`d files are prefixed with the file's path.
+//!
+//! Architectures: x86_64, aarch64, i386 ([`Arch::X86`]) and 32-bit ARM
+//! ([`Arch::Arm`], EABI and OABI numbers plus the ARM private syscalls
+//! `breakpoint`, `cacheflush`, `usr26`, `usr32`, `set_tls`, `get_tls`). On the
+//! 32-bit ones every argument is 32 bits wide, so comparisons use the low half of
+//! an argument (a constant above `u32::MAX` still makes a comparison 64-bit, as
+//! in C Kafel), and where a kernel name and C Kafel's spelling name different
+//! syscalls, Kafel's wins (i386 `chown` is chown32, 212; the kernel's chown is
+//! `chown16`).
 
 mod arch;
 mod ast;
@@ -47,7 +56,7 @@ mod tables;
 
 use std::path::PathBuf;
 
-pub use arch::{Arch, AUDIT_ARCH_AARCH64, AUDIT_ARCH_X86_64};
+pub use arch::{Arch, AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64};
 pub use policy::{CmpOp, Cond, Policy, Rule, Val};
 
 /// `SECCOMP_RET_KILL_THREAD` (also `SECCOMP_RET_KILL`): Kafel's `KILL`/`DENY`.

@@ -140,7 +140,9 @@ impl Policy {
 /// The arguments a filter's expression may name: `(name, size)` by index.
 fn filter_args(filter: &Filter, arch: Arch) -> Vec<(String, u8)> {
     if let Some(custom) = &filter.custom_args {
-        return custom.iter().map(|n| (n.clone(), 8)).collect();
+        // On a 32-bit architecture an argument register holds 32 bits.
+        let size = if arch.is_32bit() { 4 } else { 8 };
+        return custom.iter().map(|n| (n.clone(), size)).collect();
     }
     match &filter.spec {
         SyscallSpec::Name(name, _) => tables::lookup(arch, name)

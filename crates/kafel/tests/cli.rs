@@ -69,3 +69,31 @@ fn bad_usage_exits_2() {
     assert_eq!(run(&["--arch", "mips"], "").0, 2);
     assert_eq!(run(&["/nonexistent/policy"], "").0, 2);
 }
+
+#[test]
+fn compiles_for_i386_and_arm() {
+    for (name, arch) in [("i386", kafel::Arch::X86), ("arm", kafel::Arch::Arm)] {
+        let policy = "ALLOW { read, write { fd == 1 } } DEFAULT KILL";
+        let (code, out, err) = run(&["--arch", name, "-"], policy);
+        assert_eq!((code, err.as_str()), (0, ""), "{name}");
+        let opts = kafel::CompileOptions {
+            arch,
+            include_paths: vec![],
+        };
+        let want: String = kafel::compile(policy, &opts)
+            .unwrap()
+            .filter
+            .iter()
+            .map(|i| format!("{} {} {} {}\n", i.code, i.jt, i.jf, i.k))
+            .collect();
+        assert_eq!(out, want, "{name}");
+        let second = out.lines().nth(1).unwrap();
+        assert!(
+            second.ends_with(&format!(" {}", arch.audit_arch())),
+            "{name}: {second}"
+        );
+    }
+    let (code, _, err) = run(&["--arch", "sparc", "-"], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("i386 or arm"), "{err}");
+}

@@ -58,7 +58,8 @@ fn check_bound_slack(policy: &str, arch: Arch, slack: usize) -> usize {
 
 #[test]
 fn dispatch_bound_seed_policy() {
-    for arch in Arch::ALL {
+    // i386 has no kexec_file_load, which the seed policy names.
+    for arch in [Arch::X86_64, Arch::Aarch64, Arch::Arm] {
         check_bound(&seed(), arch);
     }
 }

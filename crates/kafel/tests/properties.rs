@@ -22,6 +22,22 @@ const SYSCALLS: &[(&str, &[&str])] = &[
     ("SYSCALL[0xffffffff]", &[]),
 ];
 
+/// The same for the 32-bit architectures (i386, arm), where `mmap` has no named
+/// arguments (it is the old struct-pointer `old_mmap`).
+const SYSCALLS_32: &[(&str, &[&str])] = &[
+    ("read", &["fd", "buf", "count"]),
+    ("write", &["fd", "buf", "count"]),
+    ("mprotect", &["start", "len", "prot"]),
+    ("mmap", &[]),
+    ("fcntl", &["fd", "cmd", "arg"]),
+    ("openat", &["dfd", "filename", "flags", "mode"]),
+    ("getpid", &[]),
+    ("close", &["fd"]),
+    ("umount2", &["name", "flags"]),
+    ("SYSCALL[1000]", &[]),
+    ("SYSCALL[0xffffffff]", &[]),
+];
+
 fn number() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("0".to_string()),
@@ -89,9 +105,11 @@ fn action() -> impl Strategy<Value = String> {
     ]
 }
 
-fn rule() -> impl Strategy<Value = String> {
-    (0..SYSCALLS.len(), any::<bool>(), any::<bool>()).prop_flat_map(|(i, with_cond, custom)| {
-        let (name, named) = SYSCALLS[i];
+type Table = &'static [(&'static str, &'static [&'static str])];
+
+fn rule(table: Table) -> impl Strategy<Value = String> {
+    (0..table.len(), any::<bool>(), any::<bool>()).prop_flat_map(move |(i, with_cond, custom)| {
+        let (name, named) = table[i];
         let (head, args): (String, Vec<&'static str>) = if custom {
             (format!("{name}(a, b, c)"), vec!["a", "b", "c"])
         } else {
@@ -107,15 +125,19 @@ fn rule() -> impl Strategy<Value = String> {
     })
 }
 
-fn block() -> impl Strategy<Value = String> {
-    (action(), proptest::collection::vec(rule(), 0..5))
+fn block(table: Table) -> impl Strategy<Value = String> {
+    (action(), proptest::collection::vec(rule(table), 0..5))
         .prop_map(|(a, rules)| format!("{a} {{ {} }}", rules.join(", ")))
 }
 
 fn policy() -> impl Strategy<Value = String> {
+    policy_with(SYSCALLS)
+}
+
+fn policy_with(table: Table) -> impl Strategy<Value = String> {
     (
-        proptest::collection::vec(block(), 0..3),
-        proptest::collection::vec(block(), 1..5),
+        proptest::collection::vec(block(table), 0..3),
+        proptest::collection::vec(block(table), 1..5),
         proptest::option::of(action()),
     )
         .prop_map(|(used, main, default)| {
@@ -154,7 +176,7 @@ fn arg_value() -> impl Strategy<Value = u64> {
 
 fn seccomp_data(arch: Arch) -> impl Strategy<Value = SeccompData> {
     let nrs: Vec<u32> = [
-        "read", "write", "mmap", "fcntl", "openat", "getpid", "close", "umount2",
+        "read", "write", "mmap", "mprotect", "fcntl", "openat", "getpid", "close", "umount2",
     ]
     .iter()
     .map(|n| syscall_number(arch, n).unwrap())
@@ -201,6 +223,34 @@ proptest! {
         let parsed = parse(&text, &o).unwrap();
         for d in &samples {
             prop_assert_eq!(run(&prog.filter, d).unwrap(), parsed.evaluate(d));
+        }
+    }
+
+    #[test]
+    fn i386_compiled_verdict_equals_direct_evaluation(
+        text in policy_with(SYSCALLS_32),
+        samples in proptest::collection::vec(seccomp_data(Arch::X86), 16),
+    ) {
+        let o = common::opts(Arch::X86);
+        let prog = compile(&text, &o).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        assert_loadable(&prog.filter);
+        let parsed = parse(&text, &o).unwrap();
+        for d in &samples {
+            prop_assert_eq!(run(&prog.filter, d).unwrap(), parsed.evaluate(d), "policy:\n{}\ndata: {:?}", text, d);
+        }
+    }
+
+    #[test]
+    fn arm_compiled_verdict_equals_direct_evaluation(
+        text in policy_with(SYSCALLS_32),
+        samples in proptest::collection::vec(seccomp_data(Arch::Arm), 16),
+    ) {
+        let o = common::opts(Arch::Arm);
+        let prog = compile(&text, &o).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        assert_loadable(&prog.filter);
+        let parsed = parse(&text, &o).unwrap();
+        for d in &samples {
+            prop_assert_eq!(run(&prog.filter, d).unwrap(), parsed.evaluate(d), "policy:\n{}\ndata: {:?}", text, d);
         }
     }
 

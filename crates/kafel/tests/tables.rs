@@ -438,6 +438,20 @@ fn aarch64_table_agrees_with_installed_uapi_header() {
     assert!(checked > 200, "only {checked} entries checked");
 }
 
+/// Whether tools/data/kafel_names_32.txt gives `name` C Kafel's number on `arch`.
+fn kafel_renamed(arch: Arch, name: &str) -> bool {
+    let text = include_str!("../tools/data/kafel_names_32.txt");
+    text.lines()
+        .map(|l| {
+            l.split('#')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        })
+        .any(|f| f.len() == 3 && f[0] == arch.name() && f[1] == name)
+}
+
 #[test]
 fn tables_are_sorted_and_complete() {
     for arch in Arch::ALL {
@@ -447,7 +461,11 @@ fn tables_are_sorted_and_complete() {
             "{arch}: sorted by number"
         );
         for (name, nr) in &all {
-            assert_eq!(syscall_number(arch, name), Some(*nr), "{arch} {name}");
+            // On i386/arm a few kernel names mean another syscall in C Kafel, and
+            // Kafel's meaning wins (tests/arch32.rs checks those).
+            if !kafel_renamed(arch, name) {
+                assert_eq!(syscall_number(arch, name), Some(*nr), "{arch} {name}");
+            }
             assert_eq!(syscall_name(arch, *nr), Some(*name));
         }
         for (name, nr) in kafel::syscall_names(arch) {
@@ -487,6 +505,10 @@ fn arch_helpers() {
     assert_eq!(Arch::from_name("mips"), None);
     let native = if cfg!(target_arch = "aarch64") {
         Arch::Aarch64
+    } else if cfg!(target_arch = "x86") {
+        Arch::X86
+    } else if cfg!(target_arch = "arm") {
+        Arch::Arm
     } else {
         Arch::X86_64
     };

@@ -1,4 +1,4 @@
-//! `kafel-compile [--arch x86_64|aarch64] [FILE|-]`: compiles a Kafel policy and
+//! `kafel-compile [--arch x86_64|aarch64|i386|arm] [FILE|-]`: compiles a Kafel policy and
 //! prints the BPF program, one instruction per line as `code jt jf k` (decimal).
 //! A bad policy prints `LINE:COL: message` on stderr and exits 1; bad usage exits 2.
 
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use kafel::{compile, Arch, CompileOptions};
 
-const USAGE: &str = "usage: kafel-compile [--arch x86_64|aarch64] [-I DIR]... [FILE|-]";
+const USAGE: &str = "usage: kafel-compile [--arch x86_64|aarch64|i386|arm] [-I DIR]... [FILE|-]";
 
 fn main() -> ExitCode {
     let mut opts = CompileOptions::default();
@@ -17,12 +17,12 @@ fn main() -> ExitCode {
         match arg.as_str() {
             "--arch" => {
                 let Some(name) = args.next() else {
-                    eprintln!("kafel-compile: --arch needs a value (x86_64 or aarch64)\n{USAGE}");
+                    eprintln!("kafel-compile: --arch needs a value (x86_64, aarch64, i386 or arm)\n{USAGE}");
                     return ExitCode::from(2);
                 };
                 let Some(arch) = Arch::from_name(&name) else {
                     eprintln!(
-                        "kafel-compile: unknown architecture '{name}'; use x86_64 or aarch64"
+                        "kafel-compile: unknown architecture '{name}'; use x86_64, aarch64, i386 or arm"
                     );
                     return ExitCode::from(2);
                 };

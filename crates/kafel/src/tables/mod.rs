@@ -2,6 +2,8 @@
 //! syscall tables (see `tools/data/`). Lookups are pure functions over static data.
 
 mod aarch64;
+mod arm;
+mod x86;
 mod x86_64;
 
 use crate::Arch;
@@ -29,6 +31,8 @@ fn tables(arch: Arch) -> (&'static [Syscall], &'static [(&'static str, u16)]) {
     match arch {
         Arch::X86_64 => (x86_64::SYSCALLS, x86_64::NAMES),
         Arch::Aarch64 => (aarch64::SYSCALLS, aarch64::NAMES),
+        Arch::X86 => (x86::SYSCALLS, x86::NAMES),
+        Arch::Arm => (arm::SYSCALLS, arm::NAMES),
     }
 }
 
