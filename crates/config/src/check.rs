@@ -161,7 +161,7 @@ pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
             }
         });
         if host_uid == Some("0") {
-            w.push("mode EXECVE (-Me): the program stays in the host's PID namespace and runs as host uid 0, so it can signal (kill) every root process on the host; map it to an unprivileged uid (e.g. -u 0:65534 -g 0:65534) or use -Mo".to_string());
+            w.push("mode EXECVE (-Me): the program stays in the host's PID namespace and runs as host uid 0, so it can signal (kill) every root process on the host; -Me can map only nsjail's own uid into its user namespace, so start nsjail as an unprivileged user, or as root with --disable_clone_newuser -u 65534 -g 65534, or use -Mo".to_string());
         }
     }
 

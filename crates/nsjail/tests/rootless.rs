@@ -707,3 +707,67 @@ fn host_interfaces_are_a_clear_error() {
     let flags = u32::from_str_radix(o.stdout.trim().trim_start_matches("0x"), 16).unwrap();
     assert_eq!(flags & 1, 1, "lo is up (IFF_UP): {o:?}");
 }
+
+/// The -Me warning's advice for host root: a user namespace made by -Me can
+/// map only nsjail's own uid (the map is written from inside it), so root
+/// gets an unprivileged program by not making one and switching uid.
+#[test]
+fn execve_mode_advice_for_root_works() {
+    let name = "execve_mode_advice_for_root_works";
+    if euid() != 0 {
+        eprintln!("SKIP {name}: needs root (checks the advice given to root)");
+        return;
+    }
+    let o = run(&[
+        "-Me",
+        "--chroot",
+        "/",
+        "-u",
+        "0",
+        "-g",
+        "0",
+        "--",
+        "/bin/true",
+    ]);
+    let warn = o
+        .stderr
+        .lines()
+        .find(|l| l.contains("mode EXECVE (-Me)"))
+        .unwrap_or_else(|| panic!("no -Me warning: {o:?}"))
+        .to_string();
+    assert!(
+        warn.contains("--disable_clone_newuser -u 65534 -g 65534"),
+        "{warn}"
+    );
+    let o = run(&[
+        "-q",
+        "-Me",
+        "--chroot",
+        "/",
+        "--disable_clone_newuser",
+        "-u",
+        "65534",
+        "-g",
+        "65534",
+        "--",
+        "/bin/sh",
+        "-c",
+        "id -u; id -g; grep CapEff /proc/self/status",
+    ]);
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert_eq!(o.norm(), "65534\n65534\nCapEff: 0000000000000000", "{o:?}");
+    // What the old advice said (-u 0:65534 in -Me as root) the kernel refuses.
+    let o = run(&[
+        "-q",
+        "-Me",
+        "--chroot",
+        "/",
+        "-u",
+        "0:65534",
+        "-g",
+        "0:65534",
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(o.code, Some(255), "{o:?}");
+}
