@@ -310,3 +310,60 @@ fn check_of_a_daemon_config_reports_on_stderr() {
     let after = std::fs::metadata(log).map(|m| m.len()).ok();
     assert_eq!(before, after, "{} was created or written", log.display());
 }
+
+/// Two independent nsjail runs share a cgroup parent that did not exist:
+/// the first creates it, the second finds it; the first ends while the
+/// second still uses it. The last one out removes it, so nothing is left.
+/// A parent the operator made is never removed.
+#[test]
+fn shared_created_cgroup_parent_is_removed_by_the_last_run() {
+    if !root_or_skip("shared_created_cgroup_parent_is_removed_by_the_last_run") {
+        return;
+    }
+    if !v1_pids() {
+        eprintln!("SKIP shared_created_cgroup_parent_is_removed_by_the_last_run: no cgroup v1 pids hierarchy");
+        return;
+    }
+    let name = format!("nsjail-test-shared-{}", std::process::id());
+    let parent = Path::new(PIDS).join(&name);
+    let start = |secs: &str| {
+        Command::new(NSJAIL)
+            .args(["-Mo", "--chroot", "/", "-Q", "--cgroup_pids_max", "16"])
+            .args(["--cgroup_pids_parent", &name, "--", "/bin/sleep", secs])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nsjail")
+    };
+    let mut first = start("0.6");
+    let until = Instant::now() + Duration::from_secs(5);
+    while !parent.exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        parent.exists(),
+        "the first run created {}",
+        parent.display()
+    );
+    let mut second = start("1.5");
+    assert!(first.wait().unwrap().success());
+    assert!(
+        parent.exists(),
+        "still in use by the second run when the first ended"
+    );
+    assert!(second.wait().unwrap().success());
+    let gone = all_gone(std::slice::from_ref(&parent));
+    if !gone {
+        let _ = std::fs::remove_dir(&parent);
+    }
+    assert!(gone, "{} left behind", parent.display());
+
+    // An operator's own parent (plain mkdir) stays.
+    std::fs::create_dir(&parent).unwrap();
+    let ok = start("0").wait().unwrap().success();
+    let kept = parent.exists();
+    let _ = std::fs::remove_dir(&parent);
+    assert!(ok);
+    assert!(kept, "an operator-made parent must not be removed");
+}

@@ -4,13 +4,19 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// `statfs(2)` `f_type` of a cgroup v2 filesystem.
 pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 /// `statfs(2)` `f_type` of a cgroup v1 filesystem.
 pub const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
+
+/// Mode of the cgroup parent directories nsjail creates (v1 `<mount>/<parent>`
+/// that did not exist): unusual on purpose, so that any nsjail run that
+/// shares such a parent, not only the one that made it, removes it when it
+/// is the last one out, and a parent an operator made is never touched.
+pub const PARENT_MARK_MODE: u32 = 0o701;
 
 /// Everything the cgroup module does to the outside world.
 pub trait CgroupFs: Send + Sync + fmt::Debug {
@@ -22,6 +28,16 @@ pub trait CgroupFs: Send + Sync + fmt::Debug {
     fn mkdir(&self, path: &Path) -> io::Result<()>;
     /// `rmdir(path)`.
     fn rmdir(&self, path: &Path) -> io::Result<()>;
+    /// Creates a missing parent directory with [`PARENT_MARK_MODE`], the
+    /// mark by which every nsjail run sharing it knows it may remove it
+    /// once it is empty (operators' own parents never carry that mode).
+    fn mkdir_parent(&self, path: &Path) -> io::Result<()> {
+        self.mkdir(path)
+    }
+    /// Whether an existing parent carries the mark of [`Self::mkdir_parent`].
+    fn is_marked_parent(&self, _path: &Path) -> bool {
+        false
+    }
     /// Names of the sub-directories of `path`.
     fn subdirs(&self, path: &Path) -> io::Result<Vec<String>>;
     /// `statfs(path).f_type`.
@@ -74,6 +90,16 @@ impl CgroupFs for RealFs {
 
     fn rmdir(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_dir(path)
+    }
+
+    fn mkdir_parent(&self, path: &Path) -> io::Result<()> {
+        std::fs::DirBuilder::new().mode(0o700).create(path)?;
+        // Explicitly: the umask must not change the mark.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(PARENT_MARK_MODE))
+    }
+
+    fn is_marked_parent(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.mode() & 0o7777 == PARENT_MARK_MODE)
     }
 
     fn subdirs(&self, path: &Path) -> io::Result<Vec<String>> {

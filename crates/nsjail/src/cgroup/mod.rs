@@ -505,7 +505,7 @@ impl Shared {
         let mut attempt = 0;
         loop {
             for parent in p.parent_chain() {
-                match self.fs.mkdir(&parent) {
+                match self.fs.mkdir_parent(&parent) {
                     Ok(()) => {
                         log::info!(
                             "Created missing cgroup parent '{}' (removed again when empty)",
@@ -513,7 +513,12 @@ impl Shared {
                         );
                         created.insert(parent);
                     }
-                    Err(e) if errno_is(&e, libc::EEXIST) => {}
+                    // Made by another nsjail run: whoever leaves last removes it.
+                    Err(e) if errno_is(&e, libc::EEXIST) => {
+                        if self.fs.is_marked_parent(&parent) {
+                            created.insert(parent);
+                        }
+                    }
                     Err(e) => {
                         return Err(CgroupError::Mkdir {
                             hint: hint_for(&e, &p.mount.display().to_string()),
