@@ -917,33 +917,6 @@ pub fn isatty(fd: RawFd) -> bool {
     unsafe { libc::isatty(fd) == 1 }
 }
 
-/// Look up a user name in the password database.
-pub fn uid_by_name(name: &str) -> Option<libc::uid_t> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: getpwnam returns NULL or a pointer to static storage that is
-    // read immediately (the supervisor is single-threaded).
-    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
-    if pw.is_null() {
-        None
-    } else {
-        // SAFETY: non-NULL result points to a valid passwd entry.
-        Some(unsafe { (*pw).pw_uid })
-    }
-}
-
-/// Look up a group name in the group database.
-pub fn gid_by_name(name: &str) -> Option<libc::gid_t> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: as in `uid_by_name`, for getgrnam.
-    let gr = unsafe { libc::getgrnam(c.as_ptr()) };
-    if gr.is_null() {
-        None
-    } else {
-        // SAFETY: non-NULL result points to a valid group entry.
-        Some(unsafe { (*gr).gr_gid })
-    }
-}
-
 /// The name of a signal (`SIGKILL`), or `SIG<n>` when unknown.
 pub fn signal_name(sig: i32) -> String {
     let n = match sig {

@@ -83,19 +83,8 @@ fn resolve_one(text: &str, kind: &'static str, current: u32) -> Result<u32, User
     if text.is_empty() {
         return Ok(current);
     }
-    // Numbers first: a name lookup goes through NSS (nscd socket, files,
-    // libraries), which costs more than the rest of the jail start-up.
-    if let Ok(n) = text.parse::<u32>() {
-        return Ok(n);
-    }
-    let by_name = if kind == "user" {
-        sys::uid_by_name(text)
-    } else {
-        sys::gid_by_name(text)
-    };
-    if let Some(id) = by_name {
-        return Ok(id);
-    }
+    // The config layer already turned user/group names into numbers (one
+    // NSS lookup, at parse time); anything else is not an id.
     text.parse::<u32>().map_err(|_| UserError::UnknownId {
         kind,
         name: text.to_string(),
@@ -334,10 +323,11 @@ mod tests {
     }
 
     #[test]
-    fn ids_by_number_name_and_empty() {
+    fn ids_are_numbers_or_empty() {
         assert_eq!(resolve_one("", "user", 77).unwrap(), 77);
         assert_eq!(resolve_one("123", "user", 0).unwrap(), 123);
-        assert_eq!(resolve_one("root", "user", 5).unwrap(), 0);
+        // Names were resolved by the config layer; one left here is an error.
+        assert!(resolve_one("root", "user", 5).is_err());
         assert!(resolve_one("no-such-user-xyz", "user", 0).is_err());
     }
 }
