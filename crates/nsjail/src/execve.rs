@@ -20,7 +20,7 @@
 //! stays in the original cgroup and PID namespace, ignores the terminal
 //! signals, and exits as soon as the cleanup is done.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use config::Jail;
 
@@ -82,14 +82,7 @@ fn start_cgroup_watcher(cgroups: Cgroups, target: i32) -> Result<(), String> {
             // The watcher owns the clean-up (and the v2 self-move undo) now.
             std::mem::forget(cgroups);
             let _ = sys::reap(mid);
-            let mut msg = Vec::new();
-            let mut buf = [0u8; 512];
-            while let Ok(n) = sys::read(r.as_raw_fd(), &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                msg.extend_from_slice(&buf[..n]);
-            }
+            let msg = read_until_eof(&r);
             match msg.first() {
                 Some(0) => Ok(()),
                 Some(_) => Err(String::from_utf8_lossy(&msg).into_owned()),
@@ -214,14 +207,7 @@ pub fn mount_in_helper<E: std::fmt::Display>(
         Forked::Parent(pid) => pid,
     };
     drop(w);
-    let mut msg = Vec::new();
-    let mut buf = [0u8; 512];
-    while let Ok(n) = sys::read(r.as_raw_fd(), &mut buf) {
-        if n == 0 {
-            break;
-        }
-        msg.extend_from_slice(&buf[..n]);
-    }
+    let msg = read_until_eof(&r);
     let reaped = sys::reap(pid).map_err(|e| e.to_string())?;
     if !msg.is_empty() {
         return Err(String::from_utf8_lossy(&msg).into_owned());
@@ -230,4 +216,18 @@ pub fn mount_in_helper<E: std::fmt::Display>(
         sys::ChildState::Exited(0) => Ok(()),
         s => Err(format!("the mount helper (pid={pid}) ended with {s:?}")),
     }
+}
+
+/// Everything a helper process writes into its status pipe, until it closes
+/// it (or exits); a read error ends the message as EOF does.
+fn read_until_eof(r: &OwnedFd) -> Vec<u8> {
+    let mut msg = Vec::new();
+    let mut buf = [0u8; 512];
+    while let Ok(n) = sys::read(r.as_raw_fd(), &mut buf) {
+        if n == 0 {
+            break;
+        }
+        msg.extend_from_slice(&buf[..n]);
+    }
+    msg
 }
