@@ -176,9 +176,18 @@ pub fn describe_clone_flags(flags: u64) -> String {
         (libc::CLONE_NEWCGROUP as u64, "CLONE_NEWCGROUP"),
         (libc::CLONE_NEWTIME as u64, "CLONE_NEWTIME"),
     ];
+    flag_names(flags, &names)
+}
+
+/// The names of the bits of `flags` set in `names` (in the table's order)
+/// joined with `|`, or `0` when none is: how nsjail prints flag words.
+fn flag_names<T>(flags: T, names: &[(T, &str)]) -> String
+where
+    T: Copy + std::ops::BitAnd<Output = T> + PartialEq + Default,
+{
     let v: Vec<&str> = names
         .iter()
-        .filter(|(b, _)| flags & b != 0)
+        .filter(|(b, _)| flags & *b != T::default())
         .map(|(_, n)| *n)
         .collect();
     if v.is_empty() {
@@ -244,16 +253,7 @@ pub fn mount_flags_str(flags: libc::c_ulong) -> String {
         (libc::MS_PRIVATE, "MS_PRIVATE"),
         (libc::MS_RELATIME, "MS_RELATIME"),
     ];
-    let v: Vec<&str> = names
-        .iter()
-        .filter(|(b, _)| flags & b != 0)
-        .map(|(_, n)| *n)
-        .collect();
-    if v.is_empty() {
-        "0".into()
-    } else {
-        v.join("|")
-    }
+    flag_names(flags, &names)
 }
 
 /// umount2(2).

@@ -209,23 +209,20 @@ pub fn describe(m: &MountPt) -> String {
         return format!("Symlink: '{}' -> '{}'", m.src(), m.dst());
     }
     let is_dir = entry_of(m).map(|e| e.is_dir).unwrap_or(true);
-    let mut flags = Vec::new();
-    if !m.rw() {
-        flags.push("MS_RDONLY");
+    // nsjail lists the flags in bit order, as mount_flags_str does.
+    let mut bits: libc::c_ulong = 0;
+    for (on, f) in [
+        (!m.rw(), libc::MS_RDONLY),
+        (m.nosuid(), libc::MS_NOSUID),
+        (m.nodev(), libc::MS_NODEV),
+        (m.noexec(), libc::MS_NOEXEC),
+        (m.is_bind(), libc::MS_BIND | libc::MS_REC | libc::MS_PRIVATE),
+    ] {
+        if on {
+            bits |= f;
+        }
     }
-    // nsjail lists the flags in bit order, so these come between the two.
-    if m.nosuid() {
-        flags.push("MS_NOSUID");
-    }
-    if m.nodev() {
-        flags.push("MS_NODEV");
-    }
-    if m.noexec() {
-        flags.push("MS_NOEXEC");
-    }
-    if m.is_bind() {
-        flags.push("MS_BIND|MS_REC|MS_PRIVATE");
-    }
+    let flags = sys::mount_flags_str(bits);
     format!(
         "Mount: '{}' -> '{}' flags:{} type:'{}' options:'{}' dir:{}",
         if m.src().is_empty() && !m.src_content().is_empty() {
@@ -234,11 +231,7 @@ pub fn describe(m: &MountPt) -> String {
             m.src()
         },
         m.dst(),
-        if flags.is_empty() {
-            "0".to_string()
-        } else {
-            flags.join("|")
-        },
+        flags,
         m.fstype(),
         m.options(),
         is_dir
