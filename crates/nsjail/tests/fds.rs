@@ -167,19 +167,7 @@ fn listen_connection() {
     }
     let f = Files::new("fds-listen");
     let extra = f.flags();
-    let a = args(
-        &[
-            "-Ml",
-            "--port",
-            "0",
-            "--bindhost",
-            "127.0.0.1",
-            "--chroot",
-            "/",
-        ],
-        &extra,
-        &["/bin/sh", "-c", LIST],
-    );
+    let a = args(&LISTEN_V4, &extra, &["/bin/sh", "-c", LIST]);
     // --log sends the "Listening on" line to the file: follow it there.
     let mut child = Command::new(NSJAIL)
         .args(&a)

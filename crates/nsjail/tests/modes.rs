@@ -20,15 +20,7 @@ fn listen_port(r: &mut Running) -> u16 {
 /// A LISTEN server on 127.0.0.1 (ephemeral port) over `--chroot /` with
 /// `extra` flags running `cmd`; returns it with the port it listens on.
 fn serve_v4(extra: &[&str], cmd: &[&str]) -> (Running, u16) {
-    let mut args = vec![
-        "-Ml",
-        "--port",
-        "0",
-        "--bindhost",
-        "127.0.0.1",
-        "--chroot",
-        "/",
-    ];
+    let mut args = LISTEN_V4.to_vec();
     args.extend_from_slice(extra);
     args.push("--");
     args.extend_from_slice(cmd);

@@ -81,18 +81,8 @@ fn listen_soak_leaks_nothing() {
     // A pids cgroup per jail when the host has the v1 pids controller.
     let pids_parent = "/sys/fs/cgroup/pids/NSJAIL";
     let use_cg = std::path::Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists();
-    let mut args = vec![
-        "-Ml",
-        "--port",
-        "0",
-        "--bindhost",
-        "127.0.0.1",
-        "--chroot",
-        "/",
-        "-q",
-        "--max_conns",
-        "200",
-    ];
+    let mut args = LISTEN_V4.to_vec();
+    args.extend(["-q", "--max_conns", "200"]);
     if use_cg {
         args.extend_from_slice(&["--cgroup_pids_max", "32"]);
     } else {

@@ -243,14 +243,8 @@ fn listen_traces_one_jail_at_a_time() {
         return;
     }
     let report = temp_path("unotify-listen.txt");
-    let mut r = Running::start(&[
-        "-Ml",
-        "--port",
-        "0",
-        "--bindhost",
-        "127.0.0.1",
-        "--chroot",
-        "/",
+    let mut args = LISTEN_V4.to_vec();
+    args.extend([
         "--seccomp_unotify",
         "--seccomp_unotify_report",
         report.to_str().unwrap(),
@@ -259,6 +253,7 @@ fn listen_traces_one_jail_at_a_time() {
         "-c",
         "cat /etc/passwd >/dev/null; read l; echo \"got:$l\"",
     ]);
+    let mut r = Running::start(&args);
     assert!(r.wait_for("Listening on "), "server up: {:?}", r.seen);
     let line = r.seen.iter().find(|l| l.contains("Listening on ")).unwrap();
     let port: u16 = line.rsplit(':').next().unwrap().trim().parse().unwrap();

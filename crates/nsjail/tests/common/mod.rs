@@ -236,3 +236,15 @@ pub fn temp_path(tag: &str) -> std::path::PathBuf {
         .as_nanos();
     std::env::temp_dir().join(format!("nsjail-test-{tag}-{}-{n}", std::process::id()))
 }
+
+/// The argv start of a LISTEN server on 127.0.0.1 with an ephemeral port
+/// (read back from its "Listening on" line) over `--chroot /`.
+pub const LISTEN_V4: [&str; 7] = [
+    "-Ml",
+    "--port",
+    "0",
+    "--bindhost",
+    "127.0.0.1",
+    "--chroot",
+    "/",
+];
