@@ -2,7 +2,7 @@
 //! e.g. `cargo run -p nsjail-config --example check -- --config x.cfg -- /bin/true`.
 //! Exit codes as nsjail: 0 valid, 255 invalid (usage on stderr for syntax errors).
 
-use config::{check_report, parse_args, usage, HostFacts, Parsed};
+use nsjail_config::{check_report, parse_args, usage, HostFacts, Parsed};
 
 fn main() {
     match parse_args(std::env::args_os().skip(1)) {

@@ -8,9 +8,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{fx, jail};
-use config::getopt::{HasArg, OPTIONS};
-use config::proto::config::ns_jail_config::user_net::Backend;
-use config::{parse_args, Jail, LogLevel, Mode, MountApi, Parsed, RLimit};
+use nsjail_config::getopt::{HasArg, OPTIONS};
+use nsjail_config::proto::config::ns_jail_config::user_net::Backend;
+use nsjail_config::{parse_args, Jail, LogLevel, Mode, MountApi, Parsed, RLimit};
 
 type Check = fn(&Jail);
 
@@ -392,7 +392,7 @@ fn table() -> Vec<(&'static str, Option<String>, Check)> {
 }
 
 fn nix_uid() -> u32 {
-    config::IdKind::User.current()
+    nsjail_config::IdKind::User.current()
 }
 
 #[test]
@@ -617,12 +617,12 @@ fn user_names_resolve() {
 }
 
 fn nix_gid() -> u32 {
-    config::IdKind::Group.current()
+    nsjail_config::IdKind::Group.current()
 }
 
 #[test]
 fn usage_lists_every_flag() {
-    let u = config::usage();
+    let u = nsjail_config::usage();
     for o in OPTIONS {
         assert!(
             u.contains(&format!(" --{}", o.long)),

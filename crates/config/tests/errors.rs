@@ -4,7 +4,7 @@
 mod common;
 
 use common::{err, fx, TempFile};
-use config::ConfigError;
+use nsjail_config::ConfigError;
 
 fn one_line(e: &ConfigError) -> String {
     let s = e.to_string();
@@ -184,7 +184,7 @@ fn non_utf8_argument() {
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt;
     let args = vec![OsString::from("--"), OsString::from_vec(vec![0xff, 0xfe])];
-    let e = config::parse_args(args).unwrap_err();
+    let e = nsjail_config::parse_args(args).unwrap_err();
     assert!(one_line(&e).contains("#2"), "{e}");
 }
 
@@ -223,5 +223,5 @@ fn retired_user_net_fields_are_named() {
     let current = TempFile::new("newnet.cfg", b"user_net { backend: PASTA }\n");
     let mut args = vec!["--config".to_string(), current.path()];
     args.extend(["--", "/bin/true"].map(String::from));
-    assert!(config::parse_args(args).is_ok());
+    assert!(nsjail_config::parse_args(args).is_ok());
 }

@@ -4,13 +4,15 @@
 mod common;
 
 use common::{fixture, fx, jail, TempFile};
-use config::proto::config::ns_jail_config::traffic_rule::{IpFamily, Protocol, TrafficAction};
-use config::proto::config::ns_jail_config::user_net::nstun_rule::{
+use nsjail_config::proto::config::ns_jail_config::traffic_rule::{
+    IpFamily, Protocol, TrafficAction,
+};
+use nsjail_config::proto::config::ns_jail_config::user_net::nstun_rule::{
     Action as NAction, Direction, Protocol as NProto,
 };
-use config::proto::config::ns_jail_config::user_net::Backend;
-use config::protobuf::Enum;
-use config::{
+use nsjail_config::proto::config::ns_jail_config::user_net::Backend;
+use nsjail_config::protobuf::Enum;
+use nsjail_config::{
     check_report, load_config_file, load_config_file_with_locs, trap_warnings, ConfigFormat,
     HostFacts, LogLevel, Mode, NsJailConfig, RLimit,
 };
@@ -314,22 +316,22 @@ fn enum_defaults_match_the_schema() {
     assert_eq!(c.macvlan_vs_mo(), "private");
     assert_eq!(c.cgroupv2_mount(), "/sys/fs/cgroup");
     assert!(c.clone_newcgroup() && !c.clone_newtime());
-    let r = config::proto::config::ns_jail_config::TrafficRule::new();
+    let r = nsjail_config::proto::config::ns_jail_config::TrafficRule::new();
     assert_eq!(
         (r.proto(), r.action(), r.ip_family()),
         (Protocol::UNKNOWN_PROTO, TrafficAction::DROP, IpFamily::IPV4)
     );
-    let n = config::proto::config::ns_jail_config::user_net::NstunRule::new();
+    let n = nsjail_config::proto::config::ns_jail_config::user_net::NstunRule::new();
     assert_eq!(
         (n.direction(), n.action(), n.proto()),
         (Direction::GUEST_TO_HOST, NAction::ALLOW, NProto::ANY)
     );
-    let u = config::proto::config::ns_jail_config::UserNet::new();
+    let u = nsjail_config::proto::config::ns_jail_config::UserNet::new();
     assert_eq!(
         (u.backend(), u.ip4(), u.ns_iface()),
         (Backend::NSTUN, "10.255.255.2", "eth0")
     );
-    let m = config::MountPt::new();
+    let m = nsjail_config::MountPt::new();
     assert!(m.mandatory() && !m.has_is_dir());
 }
 

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use config::getopt::OPTIONS;
-use config::{load_config_bytes, parse_args};
+use nsjail_config::getopt::OPTIONS;
+use nsjail_config::{load_config_bytes, parse_args};
 use proptest::prelude::*;
 
 const SEED: &str = include_str!("fixtures/tooljet-python-full.cfg");

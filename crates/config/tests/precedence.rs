@@ -5,7 +5,7 @@
 mod common;
 
 use common::{fx, jail};
-use config::{LogLevel, MountApi};
+use nsjail_config::{LogLevel, MountApi};
 
 #[test]
 fn flags_before_config_are_discarded_after_override() {
@@ -136,7 +136,7 @@ fn config_maps_append_to_cli_maps_and_fds_too() {
         "--",
         "/bin/true",
     ]);
-    let me = config::IdKind::User.current().to_string();
+    let me = nsjail_config::IdKind::User.current().to_string();
     let uids: Vec<(String, String)> = j
         .cfg
         .uidmap

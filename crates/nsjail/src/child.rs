@@ -9,7 +9,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use config::Jail;
+use nsjail_config::Jail;
 
 use crate::caps;
 use crate::mount::{self, Entry};
@@ -134,7 +134,7 @@ impl<'a> Plan<'a> {
         };
         let mut caps = Vec::new();
         for name in &cfg.cap {
-            match config::cap_from_name(name) {
+            match nsjail_config::cap_from_name(name) {
                 Some(nr) => caps.push((nr, name.clone())),
                 None => return Err(PlanError::UnknownCap(name.clone())),
             }
@@ -454,7 +454,7 @@ fn core_scheduling() -> Result<(), String> {
     })
 }
 
-fn personality_flags(cfg: &config::NsJailConfig) -> libc::c_ulong {
+fn personality_flags(cfg: &nsjail_config::NsJailConfig) -> libc::c_ulong {
     const ADDR_NO_RANDOMIZE: libc::c_ulong = 0x0040000;
     const MMAP_PAGE_ZERO: libc::c_ulong = 0x0100000;
     const ADDR_COMPAT_LAYOUT: libc::c_ulong = 0x0200000;

@@ -22,7 +22,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use config::Jail;
+use nsjail_config::Jail;
 
 use crate::cgroup::Cgroups;
 use crate::child::{self, ChildIo, Plan};

@@ -33,7 +33,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV6, TcpListen
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use config::Jail;
+use nsjail_config::Jail;
 use rustix::event::epoll::{self, EventData, EventFlags};
 
 use crate::cgroup::{Cgroups, JailCgroup};

@@ -5,8 +5,8 @@
 
 use std::process::ExitCode;
 
-use config::{Jail, LogLevel, Mode, NsJailConfig};
 use nsjail::{cgroup, listen, logging, mount, report, seccomp, supervisor};
+use nsjail_config::{Jail, LogLevel, Mode, NsJailConfig};
 
 /// A fatal error of the supervisor: printed once, exit 255.
 struct Fatal(String);
@@ -42,15 +42,15 @@ fn log_settings(cfg: &NsJailConfig) -> logging::LogSettings {
 }
 
 fn real_main() -> Result<u8, Fatal> {
-    let jail = match config::parse_args(std::env::args_os().skip(1)) {
-        Ok(config::Parsed::Help) => {
-            print!("{}", config::usage());
+    let jail = match nsjail_config::parse_args(std::env::args_os().skip(1)) {
+        Ok(nsjail_config::Parsed::Help) => {
+            print!("{}", nsjail_config::usage());
             return Ok(0);
         }
-        Ok(config::Parsed::Run(j)) => j,
+        Ok(nsjail_config::Parsed::Run(j)) => j,
         Err(e) => {
             if e.is_usage() {
-                eprint!("{}", config::usage());
+                eprint!("{}", nsjail_config::usage());
             }
             return Err(Fatal(e.to_string()));
         }
@@ -71,7 +71,7 @@ fn real_main() -> Result<u8, Fatal> {
     // Settings the runtime cannot honour end here (also under --check),
     // never as a jail without them.
     nsjail::net::refuse_unsupported(&jail.cfg)?;
-    let host = config::HostFacts::probe();
+    let host = nsjail_config::HostFacts::probe();
     if jail.check_only {
         let extra: Vec<String> = filter
             .as_ref()
@@ -80,7 +80,12 @@ fn real_main() -> Result<u8, Fatal> {
             .collect();
         print!(
             "{}",
-            config::check_report(&jail, &host, filter.as_ref().map(|f| f.rule_count), &extra)
+            nsjail_config::check_report(
+                &jail,
+                &host,
+                filter.as_ref().map(|f| f.rule_count),
+                &extra
+            )
         );
         return Ok(0);
     }
@@ -97,7 +102,7 @@ fn real_main() -> Result<u8, Fatal> {
         nsjail::sys::daemonize().map_err(|e| Fatal(format!("{e} (--daemon)")))?;
     }
     log_parameters(&jail);
-    for w in config::trap_warnings(&jail, &host) {
+    for w in nsjail_config::trap_warnings(&jail, &host) {
         log::warn!("{w}");
     }
     if let Some(w) = filter.as_ref().and_then(|f| f.clone3_trap()) {

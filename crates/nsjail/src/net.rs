@@ -25,9 +25,6 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 
-use config::ns_jail_config::traffic_rule::{IpFamily, Protocol, TrafficAction};
-use config::ns_jail_config::TrafficRule;
-use config::Mode;
 use netlink_packet_core::{
     NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
 };
@@ -41,6 +38,9 @@ use netlink_packet_route::route::{
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage, RulePortRange};
 use netlink_packet_route::{AddressFamily, IpProtocol, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use nsjail_config::ns_jail_config::traffic_rule::{IpFamily, Protocol, TrafficAction};
+use nsjail_config::ns_jail_config::TrafficRule;
+use nsjail_config::Mode;
 
 use crate::sys;
 
@@ -108,10 +108,10 @@ fn invalid(field: &str, value: &str, why: impl Into<String>) -> NetError {
 
 /// Refuse settings the runtime cannot honour, instead of running a jail
 /// without them. Called once, before anything is launched.
-pub fn refuse_unsupported(cfg: &config::NsJailConfig) -> Result<(), NetError> {
+pub fn refuse_unsupported(cfg: &nsjail_config::NsJailConfig) -> Result<(), NetError> {
     if cfg.user_net.is_some() {
         let backend = match cfg.user_net.backend() {
-            config::ns_jail_config::user_net::Backend::PASTA => "PASTA",
+            nsjail_config::ns_jail_config::user_net::Backend::PASTA => "PASTA",
             _ => "NSTUN",
         };
         return Err(NetError::Unsupported(format!(
@@ -418,7 +418,7 @@ fn rule_message(n: usize, r: &TrafficRule) -> Result<Rule, NetError> {
 
 impl NetPlan {
     /// Validate and resolve the networking settings.
-    pub fn prepare(cfg: &config::NsJailConfig) -> Result<NetPlan, NetError> {
+    pub fn prepare(cfg: &nsjail_config::NsJailConfig) -> Result<NetPlan, NetError> {
         let newnet = cfg.clone_newnet();
         let wants_macvlan = !cfg.macvlan_iface().is_empty();
         let used: Vec<&str> = [
@@ -792,8 +792,8 @@ impl Rtnl {
 mod tests {
     use super::*;
 
-    fn cfg(text: &str) -> config::NsJailConfig {
-        config::textformat::parse::<config::NsJailConfig>(text)
+    fn cfg(text: &str) -> nsjail_config::NsJailConfig {
+        nsjail_config::textformat::parse::<nsjail_config::NsJailConfig>(text)
             .expect("test config parses")
             .0
     }

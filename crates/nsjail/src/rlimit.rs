@@ -1,5 +1,5 @@
 //! Resource limits in the child: soft = hard = the value computed by
-//! `config::rlimit_plan` (nsjail's units already applied), `SOFT`/`HARD`
+//! `nsjail_config::rlimit_plan` (nsjail's units already applied), `SOFT`/`HARD`
 //! meaning nsjail's own current soft/hard limit.
 
 use crate::sys::{self, SysError};
@@ -17,20 +17,20 @@ pub struct Limit {
 
 /// Resolve the plan against the supervisor's own limits (done before clone,
 /// so the child only issues setrlimit calls).
-pub fn resolve(cfg: &config::NsJailConfig) -> Result<Vec<Limit>, SysError> {
+pub fn resolve(cfg: &nsjail_config::NsJailConfig) -> Result<Vec<Limit>, SysError> {
     if cfg.disable_rl() {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for s in config::rlimit_plan(cfg) {
+    for s in nsjail_config::rlimit_plan(cfg) {
         // u32 on glibc, c_int on musl.
         #[allow(clippy::unnecessary_cast)]
         let resource = s.resource as u32;
         let value = match s.value {
-            config::RlimitValue::Value(v) => v,
-            config::RlimitValue::Inf => libc::RLIM64_INFINITY,
-            config::RlimitValue::Soft => sys::get_rlimit(resource)?.0,
-            config::RlimitValue::Hard => sys::get_rlimit(resource)?.1,
+            nsjail_config::RlimitValue::Value(v) => v,
+            nsjail_config::RlimitValue::Inf => libc::RLIM64_INFINITY,
+            nsjail_config::RlimitValue::Soft => sys::get_rlimit(resource)?.0,
+            nsjail_config::RlimitValue::Hard => sys::get_rlimit(resource)?.1,
         };
         out.push(Limit {
             resource,

@@ -30,7 +30,7 @@ pub struct Filter {
 
 /// Compile `seccomp_policy_file` or the joined `seccomp_string`s; `None`
 /// when there is no policy.
-pub fn prepare(cfg: &config::NsJailConfig) -> Result<Option<Filter>, SeccompError> {
+pub fn prepare(cfg: &nsjail_config::NsJailConfig) -> Result<Option<Filter>, SeccompError> {
     let text = if cfg.has_seccomp_policy_file() {
         let path = cfg.seccomp_policy_file();
         std::fs::read_to_string(path).map_err(|source| SeccompError::Read {

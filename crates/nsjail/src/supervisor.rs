@@ -12,7 +12,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use config::Jail;
+use nsjail_config::Jail;
 
 use crate::cgroup::{CgroupStats, Cgroups, JailCgroup};
 use crate::child::{self, ChildIo, Plan};
@@ -45,7 +45,7 @@ pub enum SuperError {
 }
 
 /// The clone flags for the enabled namespaces.
-pub fn clone_flags(cfg: &config::NsJailConfig) -> u64 {
+pub fn clone_flags(cfg: &nsjail_config::NsJailConfig) -> u64 {
     let mut f = 0u64;
     for (on, bit) in [
         (cfg.clone_newuser(), libc::CLONE_NEWUSER),
@@ -312,7 +312,7 @@ fn cgroup_fields(s: CgroupStats) -> crate::report::CgroupFields {
 
 /// The report of a jail that ran and was reaped.
 pub fn finished_report(
-    cfg: &config::NsJailConfig,
+    cfg: &nsjail_config::NsJailConfig,
     reaped: &Reaped,
     wall: Duration,
     time_limit_hit: bool,
@@ -364,8 +364,8 @@ pub fn finished_report(
 /// Whether death by `sig` after `cpu_us` of CPU time is the kernel enforcing
 /// `rlimit_cpu` (SIGXCPU at the soft limit, SIGKILL at the hard one; nsjail
 /// sets both to the same value).
-fn hit_cpu_rlimit(cfg: &config::NsJailConfig, sig: i32, cpu_us: u64) -> bool {
-    if cfg.disable_rl() || cfg.rlimit_cpu_type() != config::RLimit::VALUE {
+fn hit_cpu_rlimit(cfg: &nsjail_config::NsJailConfig, sig: i32, cpu_us: u64) -> bool {
+    if cfg.disable_rl() || cfg.rlimit_cpu_type() != nsjail_config::RLimit::VALUE {
         return false;
     }
     // CPU time is charged in ticks: allow a little under the limit.

@@ -320,7 +320,7 @@ pub fn read_child_status(
 
 /// End of the run: answer what is left, stop tracing, log the report at INFO
 /// and write it to `seccomp_unotify_report` (when set).
-pub fn finish(cfg: &config::NsJailConfig) {
+pub fn finish(cfg: &nsjail_config::NsJailConfig) {
     if !cfg.seccomp_unotify() {
         return;
     }

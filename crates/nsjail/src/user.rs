@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
-use config::{IdMap, NsJailConfig};
+use nsjail_config::{IdMap, NsJailConfig};
 
 use crate::sys::{self, SysError};
 

@@ -41,7 +41,7 @@ fn v1_memory_oom_kill_is_reported_and_cleaned_up() {
     let Some(parent) = mem_parent() else {
         skip!("no memory line in /proc/self/cgroup")
     };
-    let mut cfg = config::NsJailConfig::new();
+    let mut cfg = nsjail_config::NsJailConfig::new();
     cfg.set_cgroup_mem_max(32 << 20);
     cfg.set_cgroup_mem_swap_max(0);
     cfg.set_cgroup_mem_parent(parent.to_string_lossy().into_owned());
@@ -91,7 +91,7 @@ fn v1_memory_under_the_limit_runs_and_existing_parent_is_kept() {
         skip!("no memory line in /proc/self/cgroup")
     };
     // our own cgroup exists: the jail goes directly into it and it stays
-    let mut cfg = config::NsJailConfig::new();
+    let mut cfg = nsjail_config::NsJailConfig::new();
     cfg.set_cgroup_mem_max(64 << 20);
     cfg.set_cgroup_mem_parent(own.to_string_lossy().into_owned());
     let cg = Cgroups::setup(&cfg).expect("setup");
@@ -118,7 +118,7 @@ fn v1_pids_max_limits_forks() {
         skip!("{why}");
     }
     let parent = unique("pids");
-    let mut cfg = config::NsJailConfig::new();
+    let mut cfg = nsjail_config::NsJailConfig::new();
     cfg.set_cgroup_pids_max(5);
     cfg.set_cgroup_pids_parent(parent.clone());
     let cg = Cgroups::setup(&cfg).expect("setup");
@@ -156,7 +156,7 @@ fn v1_cpu_quota_throttles() {
         skip!("{why}");
     }
     let parent = unique("cpu");
-    let mut cfg = config::NsJailConfig::new();
+    let mut cfg = nsjail_config::NsJailConfig::new();
     cfg.set_cgroup_cpu_ms_per_sec(200);
     cfg.set_cgroup_cpu_parent(parent.clone());
     let cg = Cgroups::setup(&cfg).expect("setup");
@@ -198,7 +198,7 @@ fn v1_all_controllers_for_one_jail_and_kill_all() {
         skip!("no memory line in /proc/self/cgroup")
     };
     let parent = unique("all");
-    let mut cfg = config::NsJailConfig::new();
+    let mut cfg = nsjail_config::NsJailConfig::new();
     // the seed config's limits, v2 asked for but unavailable here
     cfg.set_use_cgroupv2(true);
     cfg.set_cgroup_mem_max(128 << 20);
@@ -236,7 +236,7 @@ fn v1_concurrent_jails_share_a_created_parent() {
         skip!("{why}");
     }
     let parent = unique("shared");
-    let mut cfg = config::NsJailConfig::new();
+    let mut cfg = nsjail_config::NsJailConfig::new();
     cfg.set_cgroup_pids_max(10);
     cfg.set_cgroup_pids_parent(parent.clone());
     let cg = std::sync::Arc::new(Cgroups::setup(&cfg).expect("setup"));

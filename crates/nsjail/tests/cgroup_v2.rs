@@ -119,7 +119,7 @@ fn v2_without_controllers_falls_back_to_v1_and_writes_nothing() {
     }
     let before = read(&mount.join("cgroup.subtree_control"));
     let parent = unique("fallback");
-    let mut cfg = config::NsJailConfig::new();
+    let mut cfg = nsjail_config::NsJailConfig::new();
     cfg.set_use_cgroupv2(true);
     cfg.set_cgroupv2_mount(mount.to_string_lossy().into_owned());
     cfg.set_cgroup_pids_max(3);
@@ -135,8 +135,8 @@ fn v2_without_controllers_falls_back_to_v1_and_writes_nothing() {
     assert_eq!(read(&mount.join("cgroup.subtree_control")), before);
 }
 
-fn v2_cfg(mount: &Path) -> config::NsJailConfig {
-    let mut cfg = config::NsJailConfig::new();
+fn v2_cfg(mount: &Path) -> nsjail_config::NsJailConfig {
+    let mut cfg = nsjail_config::NsJailConfig::new();
     cfg.set_use_cgroupv2(true);
     cfg.set_cgroupv2_mount(mount.to_string_lossy().into_owned());
     cfg

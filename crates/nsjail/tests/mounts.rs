@@ -877,7 +877,7 @@ fn example_mount_kinds_config() {
 /// no jail is started.
 #[test]
 fn mount_description_names_nosuid_nodev_noexec_in_bit_order() {
-    let mut scratch = config::MountPt::new();
+    let mut scratch = nsjail_config::MountPt::new();
     scratch.set_dst("/scratch".to_string());
     scratch.set_fstype("tmpfs".to_string());
     scratch.set_rw(true);
@@ -889,7 +889,7 @@ fn mount_description_names_nosuid_nodev_noexec_in_bit_order() {
         "{line}"
     );
 
-    let mut tools = config::MountPt::new();
+    let mut tools = nsjail_config::MountPt::new();
     tools.set_src("/usr/bin".to_string());
     tools.set_dst("/tools".to_string());
     tools.set_is_bind(true);

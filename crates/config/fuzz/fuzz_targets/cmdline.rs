@@ -25,5 +25,5 @@ fuzz_target!(|data: &[u8]| {
             }
         })
         .collect();
-    let _ = config::parse_args(args);
+    let _ = nsjail_config::parse_args(args);
 });

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = config::load_config_bytes(std::path::Path::new("fuzz.cfg"), data);
+    let _ = nsjail_config::load_config_bytes(std::path::Path::new("fuzz.cfg"), data);
 });

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use config::{parse_args, ConfigError, Jail, Parsed};
+use nsjail_config::{parse_args, ConfigError, Jail, Parsed};
 
 /// Path of a file in tests/fixtures.
 pub fn fixture(name: &str) -> PathBuf {

@@ -90,7 +90,7 @@ fn errno_is(e: &io::Error, errno: i32) -> bool {
 
 impl Cgroups {
     /// Decides the cgroup version for `cfg` and prepares the v2 parent.
-    pub fn setup(cfg: &config::NsJailConfig) -> Result<Cgroups, CgroupError> {
+    pub fn setup(cfg: &nsjail_config::NsJailConfig) -> Result<Cgroups, CgroupError> {
         Cgroups::setup_with(Request::from_config(cfg), Arc::new(RealFs))
     }
 

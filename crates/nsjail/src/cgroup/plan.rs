@@ -55,7 +55,7 @@ impl Default for Request {
 
 impl Request {
     /// Extracts the cgroup fields of a config.
-    pub fn from_config(cfg: &config::NsJailConfig) -> Request {
+    pub fn from_config(cfg: &nsjail_config::NsJailConfig) -> Request {
         let pair = |m: &str, p: &str| (PathBuf::from(m), PathBuf::from(p));
         Request {
             mem_max: cfg.cgroup_mem_max(),
@@ -344,13 +344,13 @@ mod tests {
         assert!(!r.is_active());
         assert!(r.v1_plan().is_empty());
         assert_eq!(r.v2_plan(), V2Plan::default());
-        let cfg = config::NsJailConfig::new();
+        let cfg = nsjail_config::NsJailConfig::new();
         assert_eq!(Request::from_config(&cfg), r);
     }
 
     #[test]
     fn from_config_reads_every_field() {
-        let mut cfg = config::NsJailConfig::new();
+        let mut cfg = nsjail_config::NsJailConfig::new();
         cfg.set_cgroup_mem_max(1);
         cfg.set_cgroup_mem_memsw_max(2);
         cfg.set_cgroup_mem_swap_max(3);

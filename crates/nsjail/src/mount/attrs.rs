@@ -12,7 +12,7 @@
 
 use std::io;
 
-use config::MountApi;
+use nsjail_config::MountApi;
 
 use crate::sys::{self, SysError};
 

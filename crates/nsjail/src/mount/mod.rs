@@ -33,7 +33,7 @@ mod path;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
-use config::{Jail, MountPt};
+use nsjail_config::{Jail, MountPt};
 
 use crate::sys;
 
