@@ -78,7 +78,7 @@ impl HostFacts {
     }
 }
 
-fn current_rlimits() -> Vec<(&'static str, u64, u64)> {
+pub(crate) fn current_rlimits() -> Vec<(&'static str, u64, u64)> {
     use nix::sys::resource::{getrlimit, Resource};
     let all = [
         ("RLIMIT_AS", Resource::RLIMIT_AS),

@@ -794,6 +794,8 @@ fn finish(mut st: State, command: Vec<String>) -> Result<Jail, ConfigError> {
         proc_rw: st.proc_rw,
         cli_command,
         config_files: st.config_files,
+        uid_map: st.uids,
+        gid_map: st.gids,
         origins: st.origins,
         warnings: st.warnings,
     })

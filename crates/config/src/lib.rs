@@ -1,21 +1,26 @@
 //! nsjail's configuration: the schema (generated from `proto/config.proto`),
 //! loading from text format and ProtoJSON, command-line parsing, validation.
 //!
-//! The one value the runtime consumes is [`Jail`]: the effective
-//! `NsJailConfig` after the command line and any `--config` files were
-//! applied in nsjail's order, with the implicit parts filled in (the
-//! `--chroot` bind first in `mount`, the `/proc` mount last, default uid/gid
-//! maps, the effective log settings in `log_fd`/`log_file`/`log_level`,
-//! `exec_bin.path` set), plus the few settings that live outside the proto.
+//! Two values come out of it:
+//! * [`Jail`]: the effective `NsJailConfig` after the command line and any
+//!   `--config` files were applied in nsjail's order, with the implicit parts
+//!   filled in (the `--chroot` bind first in `mount`, the `/proc` mount last,
+//!   default uid/gid maps, the effective log settings, `exec_bin.path` set),
+//!   plus the settings that live outside the proto and where each field came
+//!   from (for `--check`);
+//! * [`spec::JailSpec`], lowered from it by [`Jail::lower`]: the one typed
+//!   value the runtime takes. Every check that can fail before `clone` runs
+//!   in the lowering, so `--check` and a launch agree.
 //!
-//! Effective-config conventions the runtime can rely on:
+//! Effective-config conventions of [`Jail::cfg`]:
 //! * `cfg.mount`: `--chroot` bind of DIR at `/` first (if given), then the
 //!   config/CLI mounts in order, then procfs at `proc_path` last (if not
 //!   disabled); `cfg.mount_proc` says whether that last entry exists. No
 //!   entry is added for the empty root tmpfs used without `--chroot`
 //!   (its writability is [`Jail::root_rw`]).
-//! * `cfg.uidmap`/`cfg.gidmap`: never empty; ids are resolved to decimal
-//!   numbers (names looked up, empty = nsjail's own id), `count >= 1`.
+//! * [`Jail::uid_map`]/[`Jail::gid_map`]: never empty; ids resolved to
+//!   numbers once (names looked up, empty = nsjail's own id), `count >= 1`
+//!   (`cfg.uidmap`/`cfg.gidmap` hold the same, for display).
 //! * exactly one of `cfg.log_fd` / `cfg.log_file` is set (fd 2 by default,
 //!   `/var/log/nsjail.log` for a daemon without a target); `cfg.log_level`
 //!   is always set (INFO by default).
@@ -37,6 +42,7 @@ mod error;
 pub mod getopt;
 mod load;
 mod rlimit;
+pub mod spec;
 pub mod textformat;
 pub mod values;
 
@@ -107,12 +113,26 @@ pub struct Jail {
     /// `--flag` or `config 'FILE':LINE` (`config 'FILE'` for JSON).
     /// Fields absent here have their default.
     pub origins: BTreeMap<String, String>,
+    /// The uid map (never empty: nsjail's own uid mapped to itself by
+    /// default); names already resolved to numbers.
+    pub uid_map: Vec<IdRange>,
+    /// The gid map (never empty), as `uid_map`.
+    pub gid_map: Vec<IdRange>,
     /// Warnings found while parsing (flags discarded by a later `--config`,
     /// unset variables named by `-E`/`envar`). [`trap_warnings`] includes them.
     pub warnings: Vec<String>,
 }
 
 impl Jail {
+    /// Lower into the typed [`spec::JailSpec`] the runtime takes (every
+    /// check that can fail before `clone`).
+    ///
+    /// # Errors
+    /// [`spec::SpecError`], one line naming the field and the fix.
+    pub fn lower(&self) -> Result<spec::JailSpec, spec::SpecError> {
+        spec::lower(self)
+    }
+
     /// The path handed to execve (or opened for execveat with `exec_fd`).
     pub fn exec_path(&self) -> &str {
         self.cfg.exec_bin.path()

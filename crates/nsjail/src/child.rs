@@ -6,174 +6,74 @@
 //! child exits with 255; a successful exec closes the (close-on-exec)
 //! socket, which the parent sees as EOF.
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use nsjail_config::Jail;
+use nsjail_config::spec::JailSpec;
 
 use crate::caps;
-use crate::mount::{self, Entry};
+use crate::mount;
 use crate::net;
-use crate::rlimit::{self, Limit};
+use crate::rlimit;
 use crate::seccomp::{self, Filter};
 use crate::sys;
-use crate::user::{self, IdMaps};
+use crate::user;
 
 /// Errors while preparing the plan in the supervisor.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    /// A mount entry could not be resolved.
-    #[error(transparent)]
-    Mount(#[from] mount::MountError),
-    /// The id maps could not be resolved.
-    #[error(transparent)]
-    User(#[from] user::UserError),
-    /// A raw call failed.
+    /// A raw call failed (opening the program for `exec_fd`).
     #[error(transparent)]
     Sys(#[from] sys::SysError),
-    /// A string destined for execve contains a NUL byte.
-    #[error("{what} contains a NUL byte: remove it")]
-    Nul {
-        /// Which string.
-        what: String,
-    },
-    /// `--cap` with a name we do not know.
-    #[error("unknown capability '{0}' (use names like CAP_NET_RAW)")]
-    UnknownCap(String),
     /// The `seccomp_unotify` tracing policy did not compile.
     #[error("seccomp_unotify: {0}")]
     Unotify(#[from] crate::seccomp::SeccompError),
-    /// The networking settings cannot be used.
-    #[error(transparent)]
-    Net(#[from] net::NetError),
 }
 
-/// Everything the child needs, computed before clone.
+/// Everything the child needs, computed before clone: the jail spec and
+/// what the runtime derives from it (filters, rule messages, the program
+/// opened for `exec_fd`).
 pub struct Plan<'a> {
-    /// The jail description.
-    pub jail: &'a Jail,
-    /// Resolved mount entries.
-    pub mounts: Vec<Entry>,
-    /// Resolved id maps.
-    pub maps: IdMaps,
-    /// Limits with SOFT/HARD already resolved.
-    pub limits: Vec<Limit>,
-    /// Capabilities to keep (number, name).
-    pub caps: Vec<(u32, String)>,
-    /// Compiled seccomp filter.
-    pub filter: Option<&'a Filter>,
+    /// The jail.
+    pub spec: &'a JailSpec,
+    /// The policy's filter.
+    pub filter: Option<Filter>,
     /// The `seccomp_unotify` tracing filter (installed only in the jail
     /// being traced, see [`crate::unotify`]).
     pub unotify: Option<Filter>,
-    /// The path to exec (as given; no PATH search).
-    pub path: CString,
-    /// argv (argv[0] included).
-    pub argv: Vec<CString>,
-    /// The environment.
-    pub envp: Vec<CString>,
     /// Executable opened before namespacing (`exec_fd`).
     pub exec_fd: Option<OwnedFd>,
-    /// Whether a user namespace is created.
-    pub userns: bool,
-    /// The network of the jail (validated).
+    /// The network of the jail.
     pub net: net::NetPlan,
 }
 
-fn cstr(what: &str, s: &str) -> Result<CString, PlanError> {
-    CString::new(s).map_err(|_| PlanError::Nul {
-        what: what.to_string(),
-    })
-}
-
-/// The environment: nsjail's own (`keep_env`) or empty, then each `envar`
-/// (`NAME=VALUE`, or `NAME` = copy nsjail's value; warn and skip if unset).
-pub fn environment(jail: &Jail) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = if jail.cfg.keep_env() {
-        std::env::vars_os()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.to_string_lossy().into_owned(),
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    for e in &jail.cfg.envar {
-        let (k, v) = match e.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => match std::env::var(e) {
-                Ok(v) => (e.clone(), v),
-                Err(_) => {
-                    log::warn!("Environment variable '{e}' (from --env/envar) is not set in nsjail's environment; skipping it");
-                    continue;
-                }
-            },
-        };
-        if let Some(slot) = env.iter_mut().find(|(n, _)| *n == k) {
-            slot.1 = v;
-        } else {
-            env.push((k, v));
-        }
-    }
-    env
-}
-
 impl<'a> Plan<'a> {
-    /// Resolve everything the child will need.
-    pub fn prepare(jail: &'a Jail, filter: Option<&'a Filter>) -> Result<Plan<'a>, PlanError> {
-        let cfg = &jail.cfg;
-        let mounts = if cfg.clone_newns() {
-            cfg.mount
-                .iter()
-                .map(mount::entry_of)
-                .collect::<Result<Vec<_>, _>>()?
-        } else {
-            Vec::new()
-        };
-        let mut caps = Vec::new();
-        for name in &cfg.cap {
-            match nsjail_config::cap_from_name(name) {
-                Some(nr) => caps.push((nr, name.clone())),
-                None => return Err(PlanError::UnknownCap(name.clone())),
-            }
-        }
-        let path_s = jail.exec_path();
-        let exec_fd = if cfg.exec_bin.exec_fd() {
-            Some(sys::open(path_s, libc::O_PATH, 0)?)
+    /// Derive what the child needs from the spec.
+    pub fn prepare(spec: &'a JailSpec) -> Result<Plan<'a>, PlanError> {
+        let exec_fd = if spec.exec.exec_fd {
+            Some(sys::open(
+                &spec.exec.path.to_string_lossy(),
+                libc::O_PATH,
+                0,
+            )?)
         } else {
             None
         };
-        let argv = jail
-            .argv
-            .iter()
-            .enumerate()
-            .map(|(i, a)| cstr(&format!("argument {i}"), a))
-            .collect::<Result<Vec<_>, _>>()?;
-        let envp = environment(jail)
-            .into_iter()
-            .map(|(k, v)| cstr(&format!("environment variable '{k}'"), &format!("{k}={v}")))
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Plan {
-            jail,
-            mounts,
-            maps: user::resolve(cfg)?,
-            limits: rlimit::resolve(cfg)?,
-            caps,
-            filter,
-            unotify: if cfg.seccomp_unotify() {
+            spec,
+            filter: spec.seccomp.as_ref().map(Filter::new),
+            unotify: if spec.unotify {
                 Some(crate::unotify::compile_filter()?)
             } else {
                 None
             },
-            path: cstr("the program path", path_s)?,
-            argv,
-            envp,
             exec_fd,
-            userns: cfg.clone_newuser(),
-            net: net::NetPlan::prepare(cfg)?,
+            net: net::NetPlan::new(&spec.net),
         })
+    }
+
+    /// Whether a user namespace is created.
+    pub fn userns(&self) -> bool {
+        self.spec.namespaces.user
     }
 }
 
@@ -228,17 +128,14 @@ fn setup_and_exec(
     io: &ChildIo,
     mut trace: bool,
 ) -> Result<Never, String> {
-    let cfg = &plan.jail.cfg;
-    let newpid = cfg.clone_newpid();
+    let spec = plan.spec;
+    let process = &spec.process;
+    let newpid = spec.namespaces.pid;
 
     // 1. oom_score_adj
-    if cfg.has_oom_score_adj() {
-        if let Err(e) = std::fs::write("/proc/self/oom_score_adj", cfg.oom_score_adj().to_string())
-        {
-            log::warn!(
-                "Couldn't write '{}' to /proc/self/oom_score_adj: {e}",
-                cfg.oom_score_adj()
-            );
+    if let Some(adj) = process.oom_score_adj {
+        if let Err(e) = std::fs::write("/proc/self/oom_score_adj", adj.to_string()) {
+            log::warn!("Couldn't write '{adj}' to /proc/self/oom_score_adj: {e}");
         }
     }
 
@@ -248,9 +145,9 @@ fn setup_and_exec(
             step("putting the connection on stdio", sys::dup2(*f, t as RawFd))?;
         }
     }
-    if cfg.silent() || cfg.stderr_to_null() {
+    if process.silent || process.stderr_to_null {
         let null = step("opening /dev/null", sys::open("/dev/null", libc::O_RDWR, 0))?;
-        let targets: &[RawFd] = if cfg.silent() { &[0, 1, 2] } else { &[2] };
+        let targets: &[RawFd] = if process.silent { &[0, 1, 2] } else { &[2] };
         for t in targets {
             step(
                 "redirecting stdio to /dev/null",
@@ -274,18 +171,18 @@ fn setup_and_exec(
                 _ => sys::exit_now(255), // the parent is gone or failed; it reports
             }
         }
-        None if plan.userns => step(
+        None if plan.userns() => step(
             "writing our own uid/gid maps",
-            user::write_self_maps(&plan.maps),
+            user::write_self_maps(&spec.ids),
         )?,
         None => {}
     }
 
     // 5. containment
-    if plan.userns || rustix::process::geteuid().is_root() {
+    if plan.userns() || rustix::process::geteuid().is_root() {
         step(
             "switching uid/gid",
-            user::switch_ids(&plan.maps, plan.userns),
+            user::switch_ids(&spec.ids, plan.userns()),
         )?;
     }
     if sync.is_none() && newpid {
@@ -293,40 +190,37 @@ fn setup_and_exec(
         step("starting the namespace init", crate::execve::spawn_init())?;
         step(
             "setting up the filesystem",
-            crate::execve::mount_in_helper(|| mount::setup(plan.jail, &plan.mounts)),
+            crate::execve::mount_in_helper(|| mount::setup(&spec.fs)),
         )?;
     } else {
-        step(
-            "setting up the filesystem",
-            mount::setup(plan.jail, &plan.mounts),
-        )?;
+        step("setting up the filesystem", mount::setup(&spec.fs))?;
     }
     step("setting up the network", plan.net.setup_child())?;
-    if cfg.clone_newuts() {
+    if spec.namespaces.uts {
         step(
             "setting the hostname (--hostname)",
-            sys::sethostname(cfg.hostname()),
+            sys::sethostname(&process.hostname),
         )?;
     }
-    if !cfg.disable_no_new_privs() {
+    if process.no_new_privs {
         if let Err(e) = rustix::thread::set_no_new_privs(true) {
             log::warn!("prctl(PR_SET_NO_NEW_PRIVS) failed: {e}");
         }
     }
     step(
         "setting capabilities (--keep_caps/--cap)",
-        caps::apply(cfg.keep_caps(), &plan.caps),
+        caps::apply(process.keep_caps, &process.caps),
     )?;
-    if cfg.max_cpus() > 0 {
-        restrict_cpus(cfg.max_cpus() as usize);
+    if process.max_cpus > 0 {
+        restrict_cpus(process.max_cpus as usize);
     }
-    if cfg.use_core_scheduling() {
+    if process.core_scheduling {
         step(
             "creating a core-scheduling cookie (--use_core_scheduling; needs a kernel with CONFIG_SCHED_CORE, or remove the option)",
             core_scheduling(),
         )?;
     }
-    if cfg.disable_tsc() {
+    if process.disable_tsc {
         #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
         step(
             "disabling the TSC (--disable_tsc)",
@@ -339,7 +233,7 @@ fn setup_and_exec(
         #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
         log::warn!("--disable_tsc is only supported on x86; ignored");
     }
-    step("setting resource limits", rlimit::apply(&plan.limits))?;
+    step("setting resource limits", rlimit::apply(&spec.rlimits))?;
     step(
         "setting the parent-death signal",
         sys::prctl(
@@ -358,24 +252,23 @@ fn setup_and_exec(
             sys::exit_now(255);
         }
     }
-    let persona = personality_flags(cfg);
-    if persona != 0 {
+    if process.personality != 0 {
         step(
             "setting the personality (--persona_*)",
-            sys::personality(persona),
+            sys::personality(process.personality as libc::c_ulong),
         )?;
     }
-    if let Err(e) = sys::set_nice(cfg.nice_level()) {
+    if let Err(e) = sys::set_nice(process.nice) {
         log::warn!("{e}");
     }
-    if !cfg.skip_setsid() {
+    if process.setsid {
         if let Err(e) = rustix::process::setsid() {
             log::warn!("setsid() failed: {e}");
         }
     }
     step(
         "marking file descriptors close-on-exec",
-        mark_cloexec(&cfg.pass_fd),
+        mark_cloexec(&process.pass_fds),
     )?;
 
     if io.park {
@@ -393,36 +286,37 @@ fn setup_and_exec(
     // 6./7. environment is prepared; announce
     log::info!(
         "Executing '{}' for '{}'",
-        plan.path.to_string_lossy(),
+        spec.exec.path.to_string_lossy(),
         if io.remote.is_empty() {
             "[STANDALONE MODE]"
         } else {
             &io.remote
         }
     );
-    log::debug!("argv: {:?}", plan.jail.argv);
+    log::debug!("argv: {:?}", spec.exec.argv);
 
     // 8. seccomp, last: the tracing filter first (its listener goes to the
     // supervisor, which must hold it before any traced call), then the policy
     if let (true, Some(f), Some(sync)) = (trace, &plan.unotify, sync) {
         crate::unotify::install_in_child(f, sync)?;
     }
-    if let Some(f) = plan.filter {
+    if let Some(f) = &plan.filter {
         step("installing the seccomp filter", seccomp::install(f))?;
     }
 
     // 9. exec
+    let exec = &spec.exec;
     let e = match &plan.exec_fd {
         Some(fd) => sys::execveat_fd(
             fd.as_raw_fd(),
-            &plan.path.to_string_lossy(),
-            &plan.argv,
-            &plan.envp,
+            &exec.path.to_string_lossy(),
+            &exec.argv,
+            &exec.envp,
         ),
-        None => sys::execve(&plan.path, &plan.argv, &plan.envp),
+        None => sys::execve(&exec.path, &exec.argv, &exec.envp),
     };
     Err(exec_error_text(
-        &plan.path.to_string_lossy(),
+        &exec.path.to_string_lossy(),
         &e.to_string(),
     ))
 }
@@ -452,27 +346,6 @@ fn core_scheduling() -> Result<(), String> {
             sys::errno_text(&std::io::Error::from(e))
         )
     })
-}
-
-fn personality_flags(cfg: &nsjail_config::NsJailConfig) -> libc::c_ulong {
-    const ADDR_NO_RANDOMIZE: libc::c_ulong = 0x0040000;
-    const MMAP_PAGE_ZERO: libc::c_ulong = 0x0100000;
-    const ADDR_COMPAT_LAYOUT: libc::c_ulong = 0x0200000;
-    const READ_IMPLIES_EXEC: libc::c_ulong = 0x0400000;
-    const ADDR_LIMIT_3GB: libc::c_ulong = 0x8000000;
-    let mut p = 0;
-    for (on, f) in [
-        (cfg.persona_addr_compat_layout(), ADDR_COMPAT_LAYOUT),
-        (cfg.persona_mmap_page_zero(), MMAP_PAGE_ZERO),
-        (cfg.persona_read_implies_exec(), READ_IMPLIES_EXEC),
-        (cfg.persona_addr_limit_3gb(), ADDR_LIMIT_3GB),
-        (cfg.persona_addr_no_randomize(), ADDR_NO_RANDOMIZE),
-    ] {
-        if on {
-            p |= f;
-        }
-    }
-    p
 }
 
 /// Keep `n` randomly chosen CPUs of the current affinity mask.

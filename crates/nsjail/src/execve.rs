@@ -22,21 +22,19 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use nsjail_config::Jail;
+use nsjail_config::spec::JailSpec;
 
 use crate::cgroup::Cgroups;
 use crate::child::{self, ChildIo, Plan};
-use crate::seccomp::Filter;
-use crate::supervisor::clone_flags;
 use crate::sys::{self, Forked};
 
 /// Run EXECVE mode; returns only on failure, with the reason.
-pub fn run(jail: &Jail, filter: Option<&Filter>, cgroups: Cgroups) -> String {
-    let plan = match Plan::prepare(jail, filter) {
+pub fn run(spec: &JailSpec, cgroups: Cgroups) -> String {
+    let plan = match Plan::prepare(spec) {
         Ok(p) => p,
         Err(e) => return e.to_string(),
     };
-    if jail.cfg.seccomp_unotify() {
+    if spec.unotify {
         log::warn!(
             "seccomp_unotify is not available in EXECVE mode (-Me): no supervisor stays behind to answer the notifications; the program runs untraced (use -Mo to trace it)"
         );
@@ -50,7 +48,7 @@ pub fn run(jail: &Jail, filter: Option<&Filter>, cgroups: Cgroups) -> String {
         // Nothing to clean up; nothing to undo either.
         std::mem::forget(cgroups);
     }
-    let flags = clone_flags(&jail.cfg);
+    let flags = spec.namespaces.clone_flags();
     if let Err(e) = sys::unshare(flags) {
         return crate::supervisor::clone_failure(&e, flags);
     }

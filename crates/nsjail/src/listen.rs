@@ -29,29 +29,22 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV6, TcpListener, TcpStream};
+use std::net::{Ipv6Addr, Shutdown, SocketAddr, SocketAddrV6, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use nsjail_config::Jail;
+use nsjail_config::spec::{JailSpec, ListenSpec};
 use rustix::event::epoll::{self, EventData, EventFlags};
 
 use crate::cgroup::{Cgroups, JailCgroup};
 use crate::child::{ChildIo, Plan};
 use crate::report::LineSink;
-use crate::seccomp::Filter;
-use crate::supervisor::{self, clone_flags, finish_cgroup, finished_report, SuperError};
+use crate::supervisor::{self, finish_cgroup, finished_report, SuperError};
 use crate::sys::{self, ChildState};
 
 /// Errors that stop the server before it serves.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
-    /// `bindhost` is not a numeric address.
-    #[error("Couldn't convert '{0}' (bindhost) into an IPv6 address: give a numeric IPv4 or IPv6 address, e.g. 127.0.0.1 or ::1")]
-    BadHost(String),
-    /// `port` out of range.
-    #[error("TCP port {0} out of bounds (0 <= port <= 65535), specify one with --port <port>")]
-    BadPort(u32),
     /// bind/listen failed.
     #[error("bind(host:[{host}], port:{port}) failed: {err} (use another --port or --bindhost, or stop the process using it)")]
     Bind {
@@ -83,20 +76,6 @@ impl From<rustix::io::Errno> for ListenError {
     fn from(e: rustix::io::Errno) -> Self {
         ListenError::Loop(io::Error::from(e).to_string())
     }
-}
-
-/// `bindhost` as an IPv6 address (IPv4 text becomes IPv4-mapped).
-pub fn parse_bindhost(host: &str) -> Result<Ipv6Addr, ListenError> {
-    let h = host.trim();
-    if let Ok(v4) = h.parse::<Ipv4Addr>() {
-        return Ok(v4.to_ipv6_mapped());
-    }
-    let h6 = h
-        .strip_prefix('[')
-        .and_then(|x| x.strip_suffix(']'))
-        .unwrap_or(h);
-    h6.parse::<Ipv6Addr>()
-        .map_err(|_| ListenError::BadHost(host.to_string()))
 }
 
 /// nsjail's address text: `[ipv6]:port` (IPv4 peers as `::ffff:a.b.c.d`).
@@ -154,7 +133,8 @@ struct Conn {
 }
 
 struct Server<'a> {
-    jail: &'a Jail,
+    spec: &'a JailSpec,
+    listen: &'a ListenSpec,
     plan: Plan<'a>,
     cgroups: &'a Cgroups,
     sink: Option<&'a LineSink>,
@@ -169,23 +149,23 @@ struct Server<'a> {
 
 /// Run the LISTEN server until a fatal signal. Returns nsjail's exit code (0).
 pub fn run_listen(
-    jail: &Jail,
-    filter: Option<&Filter>,
+    spec: &JailSpec,
     cgroups: &Cgroups,
     sink: Option<&LineSink>,
 ) -> Result<i32, ListenError> {
-    let cfg = &jail.cfg;
+    let Some(listen) = &spec.listen else {
+        return Err(ListenError::Plan(
+            "the jail spec has no LISTEN settings (lower it with mode LISTEN)".to_string(),
+        ));
+    };
     // First, so that no descriptor of ours can take the number 0, 1 or 2
     // (the jail's stdio is dup2'ed onto those).
     sys::ensure_std_fds();
     let sfd = supervisor::signal_fd()?;
     sys::raise_nofile(8192);
-    let ip = parse_bindhost(cfg.bindhost())?;
-    let port = cfg.port();
-    if port > 65535 {
-        return Err(ListenError::BadPort(port));
-    }
-    let listener = TcpListener::bind(SocketAddrV6::new(ip, port as u16, 0, 0)).map_err(|e| {
+    let ip = listen.addr;
+    let port = u32::from(listen.port);
+    let listener = TcpListener::bind(SocketAddrV6::new(ip, listen.port, 0, 0)).map_err(|e| {
         ListenError::Bind {
             host: ip.to_string(),
             port,
@@ -195,7 +175,7 @@ pub fn run_listen(
     listener.set_nonblocking(true)?;
     log::info!("Listening on {}", addr_text(&listener.local_addr()?));
 
-    let plan = Plan::prepare(jail, filter).map_err(|e| ListenError::Plan(e.to_string()))?;
+    let plan = Plan::prepare(spec).map_err(|e| ListenError::Plan(e.to_string()))?;
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
     epoll::add(
         &ep,
@@ -205,12 +185,16 @@ pub fn run_listen(
     )?;
     epoll::add(&ep, &sfd, EventData::new_u64(TOKEN_SIGNALS), EventFlags::IN)?;
     let mut srv = Server {
-        jail,
+        spec,
+        listen,
         plan,
         cgroups,
         sink,
-        kmsg: filter.and_then(|_| crate::seccomp_report::open_kmsg()),
-        flags: clone_flags(cfg),
+        kmsg: spec
+            .seccomp
+            .as_ref()
+            .and_then(|_| crate::seccomp_report::open_kmsg()),
+        flags: spec.namespaces.clone_flags(),
         ep,
         conns: Vec::new(),
         free: Vec::new(),
@@ -300,32 +284,32 @@ impl Server<'_> {
     }
 
     fn new_conn(&mut self, sock: TcpStream, peer: SocketAddr) {
-        let cfg = &self.jail.cfg;
+        let listen = self.listen;
         let remote = addr_text(&peer);
         let local = sock
             .local_addr()
             .map(|a| addr_text(&a))
             .unwrap_or_else(|_| "[unknown]".to_string());
         log::info!("New connection from: {remote} on: {local}");
-        let max = cfg.max_conns() as usize;
+        let max = listen.max_conns as usize;
         // Like nsjail: a jail counts until it is reaped.
         let live = self.conns.len() - self.free.len();
         if max != 0 && live >= max {
             log::warn!(
                 "Rejecting connection from '{remote}', max_conns limit reached: {}",
-                cfg.max_conns()
+                listen.max_conns
             );
             let _ = sock.shutdown(Shutdown::Both);
             return;
         }
         let ip = ip6_of(&peer);
-        let per_ip = cfg.max_conns_per_ip() as usize;
+        let per_ip = listen.max_conns_per_ip as usize;
         if per_ip != 0 {
             let n = self.conns.iter().flatten().filter(|c| c.ip == ip).count();
             if n >= per_ip {
                 log::warn!(
                     "Rejecting connection from '{remote}', max_conns_per_ip limit reached: {}",
-                    cfg.max_conns_per_ip()
+                    listen.max_conns_per_ip
                 );
                 let _ = sock.shutdown(Shutdown::Both);
                 return;
@@ -367,7 +351,7 @@ impl Server<'_> {
         drop((in_r, out_w));
         // A jail traced with seccomp_unotify: its listener joins the loop.
         crate::unotify::epoll_add(&self.ep, TOKEN_UNOTIFY);
-        let limit = self.jail.cfg.time_limit();
+        let limit = self.spec.time_limit;
         let conn = Conn {
             remote,
             ip,
@@ -617,7 +601,7 @@ impl Server<'_> {
             supervisor::log_exit(pid, &remote, reaped.state, left);
             let stats = self.cgroups.is_active().then(|| finish_cgroup(cg));
             self.runs += 1;
-            let mut report = finished_report(&self.jail.cfg, &reaped, wall, tl, syscall, stats);
+            let mut report = finished_report(self.spec, &reaped, wall, tl, syscall, stats);
             report.remote = Some(remote);
             report.run = Some(self.runs);
             if let Some(s) = self.sink {
@@ -647,7 +631,7 @@ impl Server<'_> {
 
     fn enforce_time_limits(&mut self) {
         let now = Instant::now();
-        let limit = self.jail.cfg.time_limit();
+        let limit = self.spec.time_limit;
         for c in self.conns.iter_mut().flatten() {
             if let (Some(pid), Some(d)) = (c.pid, c.deadline) {
                 if !c.time_limit_hit && now >= d {
@@ -666,7 +650,7 @@ impl Server<'_> {
             .filter_map(|c| c.pid.map(|p| (p, c.remote.as_str(), c.start)))
             .collect();
         live.sort_by_key(|x| x.0);
-        supervisor::display_jails(live.into_iter(), self.jail.cfg.time_limit());
+        supervisor::display_jails(live.into_iter(), self.spec.time_limit);
     }
 
     /// Kill every jail, reap it, remove its cgroup, close every connection.
@@ -697,7 +681,7 @@ impl Server<'_> {
             supervisor::log_exit(pid, &remote, reaped.state, left);
             let stats = self.cgroups.is_active().then(|| finish_cgroup(cg));
             self.runs += 1;
-            let mut report = finished_report(&self.jail.cfg, &reaped, wall, tl, None, stats);
+            let mut report = finished_report(self.spec, &reaped, wall, tl, None, stats);
             report.remote = Some(remote);
             report.run = Some(self.runs);
             if let Some(s) = self.sink {
@@ -757,18 +741,6 @@ fn close_fd(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bindhost_forms() {
-        assert_eq!(parse_bindhost("::").unwrap(), Ipv6Addr::UNSPECIFIED);
-        assert_eq!(
-            parse_bindhost("127.0.0.1").unwrap().to_string(),
-            "::ffff:127.0.0.1"
-        );
-        assert_eq!(parse_bindhost("[::1]").unwrap(), Ipv6Addr::LOCALHOST);
-        assert!(parse_bindhost("localhost").is_err());
-        assert!(parse_bindhost("1.2.3.400").is_err());
-    }
 
     #[test]
     fn address_text_as_nsjail() {

@@ -5,8 +5,9 @@
 
 use std::process::ExitCode;
 
-use nsjail::{cgroup, listen, logging, mount, report, seccomp, supervisor};
-use nsjail_config::{Jail, LogLevel, Mode, NsJailConfig};
+use nsjail::{cgroup, listen, logging, mount, report, supervisor};
+use nsjail_config::spec::{JailSpec, RunMode, SpecError};
+use nsjail_config::{Jail, LogLevel, NsJailConfig};
 
 /// A fatal error of the supervisor: printed once, exit 255.
 struct Fatal(String);
@@ -63,69 +64,69 @@ fn real_main() -> Result<u8, Fatal> {
     }
     logging::init(&settings);
 
-    let filter = seccomp::prepare(&jail.cfg).map_err(|e| {
-        log::error!("{e}");
-        Fatal("Couldn't prepare sandboxing policy (fix the seccomp policy)".to_string())
+    // nsjail §5.1 step 5: what `rlimit_nofile_type: SOFT` gives a jail (the
+    // lowering resolves SOFT/HARD), and room for LISTEN's connections.
+    nsjail::sys::raise_nofile(8192);
+    // Every check that can fail before clone happens here, the same for
+    // --check and a launch (also settings the runtime cannot honour: never
+    // a jail without them).
+    let spec = jail.lower().map_err(|e| match e {
+        SpecError::SeccompCompile(_) | SpecError::SeccompRead { .. } => {
+            log::error!("{e}");
+            Fatal("Couldn't prepare sandboxing policy (fix the seccomp policy)".to_string())
+        }
+        e => Fatal(e.to_string()),
     })?;
-
-    // Settings the runtime cannot honour end here (also under --check),
-    // never as a jail without them.
-    nsjail::net::refuse_unsupported(&jail.cfg)?;
+    let clone3_trap = spec.seccomp.as_ref().and_then(|f| f.clone3_trap());
     let host = nsjail_config::HostFacts::probe();
     if jail.check_only {
-        let extra: Vec<String> = filter
-            .as_ref()
-            .and_then(|f| f.clone3_trap())
-            .into_iter()
-            .collect();
+        let extra: Vec<String> = spec.warnings.iter().cloned().chain(clone3_trap).collect();
         print!(
             "{}",
             nsjail_config::check_report(
                 &jail,
                 &host,
-                filter.as_ref().map(|f| f.rule_count),
+                spec.seccomp.as_ref().map(|f| f.rule_count),
                 &extra
             )
         );
         return Ok(0);
     }
-    if jail.cfg.clone_newtime() && jail.cfg.mode() != Mode::EXECVE {
+    if spec.namespaces.time && spec.mode != RunMode::Execve {
         // nsjail's warning; the flag is passed to clone3 all the same, and
         // the child (not only its children) is in the new time namespace.
         log::warn!(
             "CLONE_NEWTIME requested, but it's only supported with the unshare() mode (-Me)"
         );
     }
-    if jail.cfg.daemon() {
+    if spec.daemon {
         // Logging already goes to its own descriptor (a file for a daemon
         // without a target); daemon(3) only swaps 0-2 for /dev/null.
         nsjail::sys::daemonize().map_err(|e| Fatal(format!("{e} (--daemon)")))?;
     }
-    log_parameters(&jail);
-    for w in nsjail_config::trap_warnings(&jail, &host) {
+    log_parameters(&jail, &spec);
+    for w in nsjail_config::trap_warnings(&jail, &host)
+        .into_iter()
+        .chain(spec.warnings.iter().cloned())
+        .chain(clone3_trap)
+    {
         log::warn!("{w}");
     }
-    if let Some(w) = filter.as_ref().and_then(|f| f.clone3_trap()) {
-        log::warn!("{w}");
-    }
-    // nsjail §5.1 step 5: what `rlimit_nofile_type: SOFT` gives a jail, and
-    // room for LISTEN's connections.
-    nsjail::sys::raise_nofile(8192);
 
-    let cgroups = cgroup::Cgroups::setup(&jail.cfg).map_err(|e| {
+    let cgroups = cgroup::Cgroups::setup(&spec.cgroup).map_err(|e| {
         log::error!("{e}");
         Fatal("Couldn't setup parent cgroup (fix the cgroup_* settings)".to_string())
     })?;
-    let mode = jail.cfg.mode();
-    if mode == Mode::EXECVE {
+    let mode = spec.mode;
+    if mode == RunMode::Execve {
         // Returns only when the jail could not be entered.
-        let err = nsjail::execve::run(&jail, filter.as_ref(), cgroups);
+        let err = nsjail::execve::run(&spec, cgroups);
         return Err(Fatal(format!(
             "Launching the process in place failed: {err}"
         )));
     }
-    let sink = match (&jail.run_report, mode) {
-        (Some(path), Mode::RERUN | Mode::LISTEN) => {
+    let sink = match (&spec.run_report, mode) {
+        (Some(path), RunMode::Rerun | RunMode::Listen) => {
             Some(report::LineSink::open(path).map_err(|e| {
                 Fatal(format!(
                     "couldn't open the run report '{}' (--run_report): {e}",
@@ -136,10 +137,10 @@ fn real_main() -> Result<u8, Fatal> {
         _ => None,
     };
     let code = match mode {
-        Mode::RERUN => supervisor::run_rerun(&jail, filter.as_ref(), &cgroups, sink.as_ref())?,
-        Mode::LISTEN => listen::run_listen(&jail, filter.as_ref(), &cgroups, sink.as_ref())?,
+        RunMode::Rerun => supervisor::run_rerun(&spec, &cgroups, sink.as_ref())?,
+        RunMode::Listen => listen::run_listen(&spec, &cgroups, sink.as_ref())?,
         _ => {
-            let report = supervisor::run_once(&jail, filter.as_ref(), &cgroups)?;
+            let report = supervisor::run_once(&spec, &cgroups)?;
             if let Some(err) = &report.error {
                 // The one line that survives `log_fd: -1` (see logging::fatal).
                 logging::fatal(
@@ -148,7 +149,7 @@ fn real_main() -> Result<u8, Fatal> {
                     &format!("Couldn't launch the child process: {err}"),
                 );
             }
-            if let Some(path) = &jail.run_report {
+            if let Some(path) = &spec.run_report {
                 report.write(path).map_err(|e| {
                     Fatal(format!(
                         "couldn't write the run report to '{}' (--run_report): {e}",
@@ -159,20 +160,20 @@ fn real_main() -> Result<u8, Fatal> {
             report.exit_code
         }
     };
-    nsjail::unotify::finish(&jail.cfg);
+    nsjail::unotify::finish(&spec);
     cgroups.teardown();
     Ok(code.clamp(0, 255) as u8)
 }
 
-fn log_parameters(jail: &Jail) {
+fn log_parameters(jail: &Jail, spec: &JailSpec) {
     let cfg = &jail.cfg;
     log::info!(
         "Mode: {}",
-        match cfg.mode() {
-            Mode::LISTEN => "LISTEN_TCP",
-            Mode::RERUN => "STANDALONE_RERUN",
-            Mode::EXECVE => "STANDALONE_EXECVE",
-            _ => "STANDALONE_ONCE",
+        match spec.mode {
+            RunMode::Listen => "LISTEN_TCP",
+            RunMode::Rerun => "STANDALONE_RERUN",
+            RunMode::Execve => "STANDALONE_EXECVE",
+            RunMode::Once => "STANDALONE_ONCE",
         }
     );
     log::info!(
@@ -199,7 +200,7 @@ fn log_parameters(jail: &Jail) {
         cfg.max_cpus(),
     );
     if log::log_enabled!(log::Level::Info) {
-        for m in &cfg.mount {
+        for m in &spec.fs.mounts {
             log::info!("{}", mount::describe(m));
         }
     }

@@ -12,12 +12,11 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use nsjail_config::Jail;
+use nsjail_config::spec::JailSpec;
 
 use crate::cgroup::{CgroupStats, Cgroups, JailCgroup};
 use crate::child::{self, ChildIo, Plan};
 use crate::report::{LineSink, Report, Status};
-use crate::seccomp::Filter;
 use crate::sys::{self, ChildState, Forked, Reaped};
 use crate::user;
 
@@ -42,26 +41,6 @@ pub enum SuperError {
     /// A raw call failed.
     #[error(transparent)]
     Sys(#[from] sys::SysError),
-}
-
-/// The clone flags for the enabled namespaces.
-pub fn clone_flags(cfg: &nsjail_config::NsJailConfig) -> u64 {
-    let mut f = 0u64;
-    for (on, bit) in [
-        (cfg.clone_newuser(), libc::CLONE_NEWUSER),
-        (cfg.clone_newns(), libc::CLONE_NEWNS),
-        (cfg.clone_newpid(), libc::CLONE_NEWPID),
-        (cfg.clone_newipc(), libc::CLONE_NEWIPC),
-        (cfg.clone_newuts(), libc::CLONE_NEWUTS),
-        (cfg.clone_newnet(), libc::CLONE_NEWNET),
-        (cfg.clone_newcgroup(), libc::CLONE_NEWCGROUP),
-        (cfg.clone_newtime(), libc::CLONE_NEWTIME),
-    ] {
-        if on {
-            f |= bit as u64;
-        }
-    }
-    f
 }
 
 /// Milliseconds of a duration.
@@ -230,7 +209,7 @@ pub fn launch(
         plan.net.setup_parent(pid).map_err(|e| e.to_string())?;
         jail_cg = Some(cgroups.create_for(pid).map_err(|e| e.to_string())?);
         if flags & libc::CLONE_NEWUSER as u64 != 0 {
-            user::write_maps(pid, &plan.maps).map_err(|e| e.to_string())?;
+            user::write_maps(pid, &plan.spec.ids).map_err(|e| e.to_string())?;
         }
         sys::write_all(parent_sock.as_raw_fd(), b"D")
             .map_err(|e| format!("releasing the child (pid={pid}): {e}"))
@@ -312,7 +291,7 @@ fn cgroup_fields(s: CgroupStats) -> crate::report::CgroupFields {
 
 /// The report of a jail that ran and was reaped.
 pub fn finished_report(
-    cfg: &nsjail_config::NsJailConfig,
+    spec: &JailSpec,
     reaped: &Reaped,
     wall: Duration,
     time_limit_hit: bool,
@@ -329,7 +308,7 @@ pub fn finished_report(
                 Status::TimeLimit
             } else if s == libc::SIGKILL && stats.as_ref().is_some_and(|c| c.oom_killed) {
                 Status::Oom
-            } else if hit_cpu_rlimit(cfg, s, reaped.user_us + reaped.sys_us) {
+            } else if hit_cpu_rlimit(spec.rlimit_cpu_secs, s, reaped.user_us + reaped.sys_us) {
                 Status::RlimitCpu
             } else {
                 Status::Signaled
@@ -364,12 +343,12 @@ pub fn finished_report(
 /// Whether death by `sig` after `cpu_us` of CPU time is the kernel enforcing
 /// `rlimit_cpu` (SIGXCPU at the soft limit, SIGKILL at the hard one; nsjail
 /// sets both to the same value).
-fn hit_cpu_rlimit(cfg: &nsjail_config::NsJailConfig, sig: i32, cpu_us: u64) -> bool {
-    if cfg.disable_rl() || cfg.rlimit_cpu_type() != nsjail_config::RLimit::VALUE {
+fn hit_cpu_rlimit(rlimit_cpu_secs: Option<u64>, sig: i32, cpu_us: u64) -> bool {
+    let Some(secs) = rlimit_cpu_secs else {
         return false;
-    }
+    };
     // CPU time is charged in ticks: allow a little under the limit.
-    let limit_us = cfg.rlimit_cpu().saturating_mul(1_000_000);
+    let limit_us = secs.saturating_mul(1_000_000);
     (sig == libc::SIGKILL || sig == libc::SIGXCPU) && cpu_us + 50_000 >= limit_us
 }
 
@@ -433,27 +412,26 @@ pub fn kill_for_time_limit(pid: i32, start: Instant, limit: u32, remote: &str) {
 }
 
 /// Run one jail to completion. Returns nsjail's exit code and the report.
-pub fn run_once(
-    jail: &Jail,
-    filter: Option<&Filter>,
-    cgroups: &Cgroups,
-) -> Result<Report, SuperError> {
+pub fn run_once(spec: &JailSpec, cgroups: &Cgroups) -> Result<Report, SuperError> {
     let sfd = signal_fd()?;
     let start = Instant::now();
-    let plan = match Plan::prepare(jail, filter) {
+    let plan = match Plan::prepare(spec) {
         Ok(p) => p,
         Err(e) => {
             return Ok(Report::setup_failed(e.to_string(), ms(start.elapsed())));
         }
     };
-    let kmsg = filter.and_then(|_| crate::seccomp_report::open_kmsg());
-    let flags = clone_flags(&jail.cfg);
+    let kmsg = spec
+        .seccomp
+        .as_ref()
+        .and_then(|_| crate::seccomp_report::open_kmsg());
+    let flags = spec.namespaces.clone_flags();
     let run = match launch(&plan, cgroups, flags, &ChildIo::default(), 0) {
         Ok(l) => l,
         Err(f) => return Ok(*f.report),
     };
     drop(plan);
-    let (report, _) = supervise_to_end(jail, run, &sfd, kmsg.as_ref(), true, cgroups)?;
+    let (report, _) = supervise_to_end(spec, run, &sfd, kmsg.as_ref(), true, cgroups)?;
     Ok(report)
 }
 
@@ -461,7 +439,7 @@ pub fn run_once(
 /// Returns the report (exit code already 128+signal after a fatal signal)
 /// and the fatal signal, if one arrived.
 fn supervise_to_end(
-    jail: &Jail,
+    spec: &JailSpec,
     run: Launched,
     sfd: &OwnedFd,
     kmsg: Option<&OwnedFd>,
@@ -469,7 +447,7 @@ fn supervise_to_end(
     cgroups: &Cgroups,
 ) -> Result<(Report, Option<i32>), SuperError> {
     let Launched { pid, cg, start, .. } = run;
-    let outcome = supervise(jail, pid, start, sfd, quit_is_fatal)?;
+    let outcome = supervise(spec, pid, start, sfd, quit_is_fatal)?;
     let mut syscall = None;
     if let ChildState::Signaled(libc::SIGSYS) = outcome.state {
         syscall = crate::seccomp_report::violation(pid, kmsg);
@@ -483,14 +461,7 @@ fn supervise_to_end(
         drop(cg);
         None
     };
-    let mut report = finished_report(
-        &jail.cfg,
-        &reaped,
-        wall,
-        outcome.time_limit_hit,
-        syscall,
-        stats,
-    );
+    let mut report = finished_report(spec, &reaped, wall, outcome.time_limit_hit, syscall, stats);
     if let Some(s) = outcome.fatal_signal {
         report.exit_code = 128 + s;
     }
@@ -501,21 +472,23 @@ fn supervise_to_end(
 /// Each run is a fresh jail (new namespaces, its own cgroup). Returns
 /// nsjail's exit code: 128+signal, or 255 when a jail cannot be launched.
 pub fn run_rerun(
-    jail: &Jail,
-    filter: Option<&Filter>,
+    spec: &JailSpec,
     cgroups: &Cgroups,
     sink: Option<&LineSink>,
 ) -> Result<i32, SuperError> {
     let sfd = signal_fd()?;
-    let plan = match Plan::prepare(jail, filter) {
+    let plan = match Plan::prepare(spec) {
         Ok(p) => p,
         Err(e) => {
             log::error!("Couldn't launch the child process: {e}");
             return Ok(255);
         }
     };
-    let kmsg = filter.and_then(|_| crate::seccomp_report::open_kmsg());
-    let flags = clone_flags(&jail.cfg);
+    let kmsg = spec
+        .seccomp
+        .as_ref()
+        .and_then(|_| crate::seccomp_report::open_kmsg());
+    let flags = spec.namespaces.clone_flags();
     // Pipelined: while run n executes, runs n+1.. are cloned and set
     // themselves up to just before the exec (parked), each in its own
     // namespaces and cgroup; the next one is released ('G') the moment run
@@ -529,7 +502,7 @@ pub fn run_rerun(
     // its address and MAC): they could not coexist. None without a PID
     // namespace either: the running jail could then signal the jails cloned
     // ahead (same uid) and end the whole loop.
-    let depth = if plan.net.has_parent_work() || !jail.cfg.clone_newpid() {
+    let depth = if plan.net.has_parent_work() || !spec.namespaces.pid {
         0
     } else {
         PIPELINE
@@ -556,7 +529,7 @@ pub fn run_rerun(
         if depth > 0 {
             ahead.push_back(launch(&plan, cgroups, flags, &io, 1));
         }
-        let (mut report, fatal) = supervise_to_end(jail, run, &sfd, kmsg.as_ref(), false, cgroups)?;
+        let (mut report, fatal) = supervise_to_end(spec, run, &sfd, kmsg.as_ref(), false, cgroups)?;
         report.run = Some(n);
         if let Some(s) = sink {
             s.append(&report);
@@ -586,14 +559,13 @@ struct Outcome {
 }
 
 fn supervise(
-    jail: &Jail,
+    spec: &JailSpec,
     pid: i32,
     start: Instant,
     sfd: &OwnedFd,
     quit_is_fatal: bool,
 ) -> Result<Outcome, SuperError> {
-    let cfg = &jail.cfg;
-    let limit = cfg.time_limit();
+    let limit = spec.time_limit;
     let deadline = (limit > 0).then(|| start + Duration::from_secs(limit as u64));
     let mut time_limit_hit = false;
     let mut fatal_signal = None;
@@ -630,7 +602,7 @@ fn supervise(
                 || (sig == libc::SIGQUIT && quit_is_fatal);
             if fatal {
                 fatal_signal = Some(sig);
-                if cfg.forward_signals() {
+                if spec.forward_signals {
                     log::info!(
                         "Forwarding signal {} ({sig}) to pid={pid}",
                         sys::signal_name(sig)

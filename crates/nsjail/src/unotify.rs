@@ -320,8 +320,8 @@ pub fn read_child_status(
 
 /// End of the run: answer what is left, stop tracing, log the report at INFO
 /// and write it to `seccomp_unotify_report` (when set).
-pub fn finish(cfg: &nsjail_config::NsJailConfig) {
-    if !cfg.seccomp_unotify() {
+pub fn finish(spec: &nsjail_config::spec::JailSpec) {
+    if !spec.unotify {
         return;
     }
     let (text, jails) = with(|s| {
@@ -334,11 +334,11 @@ pub fn finish(cfg: &nsjail_config::NsJailConfig) {
     } else {
         log::info!("unotify report:\n{text}");
     }
-    if cfg.has_seccomp_unotify_report() {
-        let path = cfg.seccomp_unotify_report();
-        if let Err(e) = crate::report::write_file(path.as_ref(), text.as_bytes()) {
+    if let Some(path) = &spec.unotify_report {
+        if let Err(e) = crate::report::write_file(path, text.as_bytes()) {
             log::warn!(
-                "Couldn't write the seccomp_unotify report to '{path}': {} (check seccomp_unotify_report)",
+                "Couldn't write the seccomp_unotify report to '{}': {} (check seccomp_unotify_report)",
+                path.display(),
                 sys::errno_text(&e)
             );
         }

@@ -4,21 +4,14 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
-use nsjail_config::{IdMap, NsJailConfig};
+pub use nsjail_config::spec::IdMaps;
+pub use nsjail_config::IdRange;
 
 use crate::sys::{self, SysError};
 
 /// Errors from the user-namespace setup.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
-    /// An id in a map is neither a number nor a known name.
-    #[error("unknown {kind} '{name}' in the {kind} map: use a number or a name from /etc/passwd or /etc/group")]
-    UnknownId {
-        /// "user" or "group".
-        kind: &'static str,
-        /// The text given.
-        name: String,
-    },
     /// Writing a map file failed.
     #[error("writing '{path}' with '{content}' failed: {source}")]
     WriteMap {
@@ -55,75 +48,6 @@ pub enum UserError {
     /// A raw call failed.
     #[error(transparent)]
     Sys(#[from] SysError),
-}
-
-/// One resolved map range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdRange {
-    /// ID inside the namespace.
-    pub inside: u32,
-    /// ID outside.
-    pub outside: u32,
-    /// Range length (>= 1).
-    pub count: u32,
-    /// Written by newuidmap/newgidmap.
-    pub newidmap: bool,
-}
-
-/// The resolved uid and gid maps.
-#[derive(Debug, Clone, Default)]
-pub struct IdMaps {
-    /// uid ranges, first = the uid the jail runs as.
-    pub uids: Vec<IdRange>,
-    /// gid ranges, first = the gid the jail runs as.
-    pub gids: Vec<IdRange>,
-}
-
-fn resolve_one(text: &str, kind: &'static str, current: u32) -> Result<u32, UserError> {
-    if text.is_empty() {
-        return Ok(current);
-    }
-    // The config layer already turned user/group names into numbers (one
-    // NSS lookup, at parse time); anything else is not an id.
-    text.parse::<u32>().map_err(|_| UserError::UnknownId {
-        kind,
-        name: text.to_string(),
-    })
-}
-
-fn resolve_list(
-    maps: &[IdMap],
-    kind: &'static str,
-    current: u32,
-) -> Result<Vec<IdRange>, UserError> {
-    let mut out = Vec::with_capacity(maps.len().max(1));
-    for m in maps {
-        out.push(IdRange {
-            inside: resolve_one(m.inside_id(), kind, current)?,
-            outside: resolve_one(m.outside_id(), kind, current)?,
-            count: m.count().max(1),
-            newidmap: m.use_newidmap(),
-        });
-    }
-    if out.is_empty() {
-        out.push(IdRange {
-            inside: current,
-            outside: current,
-            count: 1,
-            newidmap: false,
-        });
-    }
-    Ok(out)
-}
-
-/// Resolve names/numbers/empty ids of the config's maps.
-pub fn resolve(cfg: &NsJailConfig) -> Result<IdMaps, UserError> {
-    let uid = rustix::process::getuid().as_raw();
-    let gid = rustix::process::getgid().as_raw();
-    Ok(IdMaps {
-        uids: resolve_list(&cfg.uidmap, "user", uid)?,
-        gids: resolve_list(&cfg.gidmap, "group", gid)?,
-    })
 }
 
 fn write_proc(pid: i32, file: &str, content: &str) -> Result<(), UserError> {
@@ -198,10 +122,10 @@ fn unpriv_hint(e: UserError) -> UserError {
 /// kernel requires it: writer without root), then its uid map; ranges marked
 /// `use_newidmap` go through newgidmap/newuidmap.
 pub fn write_maps(pid: i32, maps: &IdMaps) -> Result<(), UserError> {
-    let direct_g: Vec<&IdRange> = maps.gids.iter().filter(|r| !r.newidmap).collect();
-    let helper_g: Vec<&IdRange> = maps.gids.iter().filter(|r| r.newidmap).collect();
-    let direct_u: Vec<&IdRange> = maps.uids.iter().filter(|r| !r.newidmap).collect();
-    let helper_u: Vec<&IdRange> = maps.uids.iter().filter(|r| r.newidmap).collect();
+    let direct_g: Vec<&IdRange> = maps.gids.iter().filter(|r| !r.use_newidmap).collect();
+    let helper_g: Vec<&IdRange> = maps.gids.iter().filter(|r| r.use_newidmap).collect();
+    let direct_u: Vec<&IdRange> = maps.uids.iter().filter(|r| !r.use_newidmap).collect();
+    let helper_u: Vec<&IdRange> = maps.uids.iter().filter(|r| r.use_newidmap).collect();
     if !direct_g.is_empty() && !rustix::process::geteuid().is_root() {
         write_proc(pid, "setgroups", "deny")?;
     }
@@ -226,7 +150,7 @@ pub fn write_maps(pid: i32, maps: &IdMaps) -> Result<(), UserError> {
 /// `gid_map` is written (nsjail skips this for euid 0 and fails with EPERM),
 /// and each map may hold only one id, our own.
 pub fn write_self_maps(maps: &IdMaps) -> Result<(), UserError> {
-    if maps.uids.iter().chain(&maps.gids).any(|r| r.newidmap) {
+    if maps.uids.iter().chain(&maps.gids).any(|r| r.use_newidmap) {
         return Err(UserError::Helper {
             cmd: "newuidmap/newgidmap".to_string(),
             why: "EXECVE mode (--mode e) cannot run the helpers for its own namespace; \
@@ -311,23 +235,14 @@ mod tests {
             inside: 0,
             outside: 1000,
             count: 1,
-            newidmap: false,
+            use_newidmap: false,
         };
         let b = IdRange {
             inside: 1,
             outside: 100000,
             count: 65536,
-            newidmap: false,
+            use_newidmap: false,
         };
         assert_eq!(map_text(&[&a, &b]), "0 1000 1\n1 100000 65536\n");
-    }
-
-    #[test]
-    fn ids_are_numbers_or_empty() {
-        assert_eq!(resolve_one("", "user", 77).unwrap(), 77);
-        assert_eq!(resolve_one("123", "user", 0).unwrap(), 123);
-        // Names were resolved by the config layer; one left here is an error.
-        assert!(resolve_one("root", "user", 5).is_err());
-        assert!(resolve_one("no-such-user-xyz", "user", 0).is_err());
     }
 }

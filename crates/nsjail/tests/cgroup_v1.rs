@@ -45,7 +45,7 @@ fn v1_memory_oom_kill_is_reported_and_cleaned_up() {
     cfg.set_cgroup_mem_max(32 << 20);
     cfg.set_cgroup_mem_swap_max(0);
     cfg.set_cgroup_mem_parent(parent.to_string_lossy().into_owned());
-    let cg = Cgroups::setup(&cfg).expect("setup");
+    let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("setup");
     assert_eq!(cg.version(), Some(1));
     let mut child = Child::spawn(Action::Alloc(256 << 20));
     let jail = cg.create_for(child.pid).expect("create_for");
@@ -94,7 +94,7 @@ fn v1_memory_under_the_limit_runs_and_existing_parent_is_kept() {
     let mut cfg = nsjail_config::NsJailConfig::new();
     cfg.set_cgroup_mem_max(64 << 20);
     cfg.set_cgroup_mem_parent(own.to_string_lossy().into_owned());
-    let cg = Cgroups::setup(&cfg).expect("setup");
+    let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("setup");
     let mut child = Child::spawn(Action::Alloc(16 << 20));
     let jail = cg.create_for(child.pid).expect("create_for");
     child.go();
@@ -121,7 +121,7 @@ fn v1_pids_max_limits_forks() {
     let mut cfg = nsjail_config::NsJailConfig::new();
     cfg.set_cgroup_pids_max(5);
     cfg.set_cgroup_pids_parent(parent.clone());
-    let cg = Cgroups::setup(&cfg).expect("setup");
+    let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("setup");
     let mut child = Child::spawn(Action::Forks(8));
     let jail = cg.create_for(child.pid).expect("create_for");
     let dir = Path::new(PIDS)
@@ -159,7 +159,7 @@ fn v1_cpu_quota_throttles() {
     let mut cfg = nsjail_config::NsJailConfig::new();
     cfg.set_cgroup_cpu_ms_per_sec(200);
     cfg.set_cgroup_cpu_parent(parent.clone());
-    let cg = Cgroups::setup(&cfg).expect("setup");
+    let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("setup");
     let mut child = Child::spawn(Action::Spin(Duration::from_millis(1500)));
     let jail = cg.create_for(child.pid).expect("create_for");
     let dir = Path::new(CPU)
@@ -208,7 +208,7 @@ fn v1_all_controllers_for_one_jail_and_kill_all() {
     cfg.set_cgroup_mem_parent(mparent.to_string_lossy().into_owned());
     cfg.set_cgroup_pids_parent(parent.clone());
     cfg.set_cgroup_cpu_parent(parent.clone());
-    let cg = Cgroups::setup(&cfg).expect("setup");
+    let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("setup");
     assert_eq!(cg.version(), Some(1));
     let mut child = Child::spawn(Action::Sleep);
     let jail = cg.create_for(child.pid).expect("create_for");
@@ -239,7 +239,9 @@ fn v1_concurrent_jails_share_a_created_parent() {
     let mut cfg = nsjail_config::NsJailConfig::new();
     cfg.set_cgroup_pids_max(10);
     cfg.set_cgroup_pids_parent(parent.clone());
-    let cg = std::sync::Arc::new(Cgroups::setup(&cfg).expect("setup"));
+    let cg = std::sync::Arc::new(
+        Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("setup"),
+    );
     let threads: Vec<_> = (0..4)
         .map(|_| {
             let cg = cg.clone();

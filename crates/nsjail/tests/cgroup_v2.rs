@@ -124,7 +124,7 @@ fn v2_without_controllers_falls_back_to_v1_and_writes_nothing() {
     cfg.set_cgroupv2_mount(mount.to_string_lossy().into_owned());
     cfg.set_cgroup_pids_max(3);
     cfg.set_cgroup_pids_parent(parent.clone());
-    let cg = Cgroups::setup(&cfg).expect("v1 fallback");
+    let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("v1 fallback");
     assert_eq!(cg.version(), Some(1));
     let mut child = Child::spawn(Action::Forks(5));
     let jail = cg.create_for(child.pid).expect("create_for");
@@ -158,7 +158,7 @@ fn vm_v2_memory_max_oom_kill() {
     let mut cfg = v2_cfg(&mount);
     cfg.set_cgroup_mem_max(32 << 20);
     cfg.set_cgroup_mem_swap_max(0);
-    let cg = Cgroups::setup(&cfg).expect("setup");
+    let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("setup");
     assert_eq!(cg.version(), Some(2));
     assert!(
         has(&mount.join("cgroup.subtree_control"), "memory"),
@@ -192,7 +192,7 @@ fn vm_v2_memory_under_the_limit_is_fine() {
     };
     let mut cfg = v2_cfg(&mount);
     cfg.set_cgroup_mem_max(64 << 20);
-    let cg = Cgroups::setup(&cfg).expect("setup");
+    let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("setup");
     let mut child = Child::spawn(Action::Alloc(16 << 20));
     let jail = cg.create_for(child.pid).expect("create_for");
     child.go();
@@ -214,7 +214,7 @@ fn vm_v2_pids_max() {
     };
     let mut cfg = v2_cfg(&mount);
     cfg.set_cgroup_pids_max(5);
-    let cg = Cgroups::setup(&cfg).expect("setup");
+    let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("setup");
     assert!(has(&mount.join("cgroup.subtree_control"), "pids"));
     let mut child = Child::spawn(Action::Forks(8));
     let jail = cg.create_for(child.pid).expect("create_for");
@@ -244,7 +244,7 @@ fn vm_v2_cpu_max_throttles() {
     };
     let mut cfg = v2_cfg(&mount);
     cfg.set_cgroup_cpu_ms_per_sec(200);
-    let cg = Cgroups::setup(&cfg).expect("setup");
+    let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("setup");
     assert!(has(&mount.join("cgroup.subtree_control"), "cpu"));
     let mut child = Child::spawn(Action::Spin(Duration::from_millis(1500)));
     let jail = cg.create_for(child.pid).expect("create_for");
@@ -284,7 +284,8 @@ fn vm_v2_no_internal_process_rule_leaves_nothing() {
     let result = std::panic::catch_unwind(|| {
         let mut cfg = v2_cfg(&parent);
         cfg.set_cgroup_mem_max(64 << 20);
-        let cg = Cgroups::setup(&cfg).expect("setup with the rule");
+        let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg))
+            .expect("setup with the rule");
         assert_eq!(cg.version(), Some(2));
         assert!(
             self_dir.is_dir(),
@@ -334,7 +335,7 @@ fn vm_v2_seed_limits_and_kill() {
     cfg.set_cgroup_mem_swap_max(0);
     cfg.set_cgroup_pids_max(1);
     cfg.set_cgroup_cpu_ms_per_sec(1000);
-    let cg = Cgroups::setup(&cfg).expect("setup");
+    let cg = Cgroups::setup(&nsjail::cgroup::Request::from_config(&cfg)).expect("setup");
     assert_eq!(cg.version(), Some(2));
     let mut child = Child::spawn(Action::Forks(2));
     let jail = cg.create_for(child.pid).expect("create_for");

@@ -367,3 +367,76 @@ fn shared_created_cgroup_parent_is_removed_by_the_last_run() {
     assert!(ok);
     assert!(kept, "an operator-made parent must not be removed");
 }
+
+/// The `[F]` line's message (after `main():N `).
+fn fatal_message(stderr: &str) -> Option<String> {
+    let line = stderr.lines().rev().find(|l| l.starts_with("[F]"))?;
+    let at = line.find("():")?;
+    let rest = &line[at + 3..];
+    Some(rest.split_once(' ')?.1.to_string())
+}
+
+/// `--check` refuses exactly what a launch refuses before clone, with the
+/// same message: both go through the one lowering. (Before it, `--check`
+/// said "valid" for a bogus MACVLAN address or an unset mount env prefix,
+/// while the launch exited 255.)
+#[test]
+fn check_and_launch_refuse_the_same_inputs() {
+    let dir = std::env::temp_dir().join(format!("nsjail-check-agree-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prefix = dir.join("prefix.cfg");
+    std::fs::write(
+        &prefix,
+        "mount { src: \"/b\" dst: \"/d\" is_bind: true prefix_src_env: \"NSJAIL_CHECK_AGREE_UNSET\" }\n",
+    )
+    .unwrap();
+    let nul = dir.join("nul.cfg");
+    std::fs::write(&nul, "envar: \"A=x\\000y\"\n").unwrap();
+    let usernet = dir.join("usernet.cfg");
+    std::fs::write(&usernet, "user_net { }\n").unwrap();
+    let prefix = prefix.to_string_lossy().into_owned();
+    let nul = nul.to_string_lossy().into_owned();
+    let usernet = usernet.to_string_lossy().into_owned();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--macvlan_iface", "eth0", "--macvlan_vs_ip", "bogus"],
+            "macvlan_vs_ip: 'bogus'",
+        ),
+        (
+            vec!["--macvlan_vs_nm", "255.0.255.0", "-I", "eth0"],
+            "macvlan_vs_nm",
+        ),
+        (vec!["--config", &prefix], "NSJAIL_CHECK_AGREE_UNSET"),
+        (vec!["--config", &nul], "NUL byte"),
+        (vec!["--config", &usernet], "user_net"),
+        (
+            vec!["-Ml", "--port", "0", "--bindhost", "localhost"],
+            "bindhost",
+        ),
+        (
+            vec!["--seccomp_string", "KILL { no_such_call_xyz }"],
+            "sandboxing policy",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut check = args.clone();
+        check.extend(["--check", "--", "/bin/true"]);
+        let c = run(&check);
+        let mut launch = vec!["-Mo"];
+        launch.extend(args.iter().copied());
+        launch.extend(["--", "/bin/true"]);
+        // -Ml in the case wins over the -Mo in front
+        let l = run(&launch);
+        assert_eq!(c.code, Some(255), "--check {args:?}: {c:?}");
+        assert_eq!(l.code, Some(255), "launch {args:?}: {l:?}");
+        let (cm, lm) = (fatal_message(&c.stderr), fatal_message(&l.stderr));
+        assert!(
+            cm.as_deref().is_some_and(|m| m.contains(needle)),
+            "--check {args:?}: {}",
+            c.stderr
+        );
+        assert_eq!(cm, lm, "{args:?}: --check and launch differ");
+        assert!(!c.stdout.contains("is valid"), "{}", c.stdout);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

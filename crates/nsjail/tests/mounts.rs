@@ -872,6 +872,12 @@ fn example_mount_kinds_config() {
     );
 }
 
+fn entry(m: &nsjail_config::MountPt) -> nsjail_config::spec::MountEntry {
+    nsjail_config::spec::MountEntry::lower(m)
+        .expect("entry lowers")
+        .0
+}
+
 /// The INFO line describing a mount entry names nosuid/nodev/noexec the way
 /// nsjail does: in bit order, between MS_RDONLY and the bind flags. Pure:
 /// no jail is started.
@@ -883,7 +889,7 @@ fn mount_description_names_nosuid_nodev_noexec_in_bit_order() {
     scratch.set_rw(true);
     scratch.set_nodev(true);
     scratch.set_noexec(true);
-    let line = nsjail::mount::describe(&scratch);
+    let line = nsjail::mount::describe(&entry(&scratch));
     assert!(
         line.contains(" flags:MS_NODEV|MS_NOEXEC type:'tmpfs' "),
         "{line}"
@@ -895,7 +901,7 @@ fn mount_description_names_nosuid_nodev_noexec_in_bit_order() {
     tools.set_is_bind(true);
     tools.set_nosuid(true);
     tools.set_noexec(true);
-    let line = nsjail::mount::describe(&tools);
+    let line = nsjail::mount::describe(&entry(&tools));
     assert!(
         line.contains(" flags:MS_RDONLY|MS_NOSUID|MS_NOEXEC|MS_BIND|MS_REC|MS_PRIVATE "),
         "{line}"
@@ -904,7 +910,7 @@ fn mount_description_names_nosuid_nodev_noexec_in_bit_order() {
     // Without any of them the line is unchanged.
     tools.set_nosuid(false);
     tools.set_noexec(false);
-    let line = nsjail::mount::describe(&tools);
+    let line = nsjail::mount::describe(&entry(&tools));
     assert!(
         line.contains(" flags:MS_RDONLY|MS_BIND|MS_REC|MS_PRIVATE "),
         "{line}"

@@ -23,7 +23,7 @@
 mod error;
 pub mod fs;
 pub mod parse;
-pub mod plan;
+pub use nsjail_config::spec::cgroup as plan;
 
 use std::collections::BTreeSet;
 use std::io;
@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 
 pub use error::CgroupError;
 pub use fs::{CgroupFs, RealFs, CGROUP2_SUPER_MAGIC};
-pub use plan::{Request, V1Controller};
+pub use plan::{CgroupRequest as Request, V1Controller};
 
 use error::hint_for;
 use plan::{jail_name, V1Plan, V2Plan};
@@ -89,9 +89,10 @@ fn errno_is(e: &io::Error, errno: i32) -> bool {
 }
 
 impl Cgroups {
-    /// Decides the cgroup version for `cfg` and prepares the v2 parent.
-    pub fn setup(cfg: &nsjail_config::NsJailConfig) -> Result<Cgroups, CgroupError> {
-        Cgroups::setup_with(Request::from_config(cfg), Arc::new(RealFs))
+    /// Decides the cgroup version for the jail's request and prepares the
+    /// v2 parent.
+    pub fn setup(req: &Request) -> Result<Cgroups, CgroupError> {
+        Cgroups::setup_with(req.clone(), Arc::new(RealFs))
     }
 
     /// [`Cgroups::setup`] on an explicit request and filesystem.

@@ -60,16 +60,6 @@ pub enum MountError {
         /// Why it cannot be used.
         why: &'static str,
     },
-    /// An env var named by `prefix_src_env`/`prefix_dst_env` is unset.
-    #[error("mount of '{dst}': environment variable '{var}' ({field}) is not set in nsjail's environment: export it or remove {field}")]
-    MissingEnv {
-        /// The variable.
-        var: String,
-        /// `prefix_src_env` or `prefix_dst_env`.
-        field: &'static str,
-        /// The entry's dst as written.
-        dst: String,
-    },
     /// No directory to hold the scratch tmpfs.
     #[error("no directory among /tmp, /mnt, /run, /var/tmp, /dev exists to hold the jail's scratch tmpfs (it is mounted only inside the jail's mount namespace): create one of them")]
     NoScratch,

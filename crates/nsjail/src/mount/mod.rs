@@ -33,7 +33,7 @@ mod path;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
-use nsjail_config::{Jail, MountPt};
+pub use nsjail_config::spec::{FsSpec, MountEntry as Entry};
 
 use crate::sys;
 
@@ -48,193 +48,32 @@ const ROOT_TMPFS_OPTS: &str = "size=16777216";
 const SCRATCH_OPTS: &str = "size=16777216,mode=0700";
 const MOUNTINFO: &str = "/oldroot/proc/self/mountinfo";
 
-/// One mount entry with the env prefixes applied and the heuristics decided.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// Source as the host sees it ("" for pseudo filesystems).
-    pub src: String,
-    /// Destination inside the jail (absolute).
-    pub dst: String,
-    /// Filesystem type ("" for binds).
-    pub fstype: String,
-    /// mount(2) data.
-    pub options: String,
-    /// Bind mount.
-    pub bind: bool,
-    /// Read-write.
-    pub rw: bool,
-    /// Directory (else a file) mount point.
-    pub is_dir: bool,
-    /// Failure aborts the jail.
-    pub mandatory: bool,
-    /// A symlink dst -> src instead of a mount.
-    pub symlink: bool,
-    /// Bytes to bind as a file.
-    pub content: Option<Vec<u8>>,
-    /// Extra MS_NOSUID/MS_NODEV/MS_NOEXEC flags.
-    pub extra_flags: libc::c_ulong,
-    /// Not applied (a non-mandatory entry whose env prefix is unset; the
-    /// warning was given when it was resolved).
-    pub skip: bool,
-}
-
-impl Entry {
-    /// `'src' -> 'dst' (bind, flags: MS_RDONLY|MS_BIND|MS_REC)`, for messages.
-    pub fn summary(&self) -> String {
-        if self.symlink {
-            return format!("'{}' -> '{}' (symlink)", self.src, self.dst);
-        }
-        let mut flags = Vec::new();
-        if !self.rw {
-            flags.push("MS_RDONLY");
-        }
-        if self.bind {
-            flags.push("MS_BIND|MS_REC");
-        }
-        for (f, n) in [
-            (libc::MS_NOSUID, "MS_NOSUID"),
-            (libc::MS_NODEV, "MS_NODEV"),
-            (libc::MS_NOEXEC, "MS_NOEXEC"),
-        ] {
-            if self.extra_flags & f != 0 {
-                flags.push(n);
-            }
-        }
-        let flags = if flags.is_empty() {
-            "0".to_string()
-        } else {
-            flags.join("|")
-        };
-        let (src, kind) = match &self.content {
-            Some(c) => (
-                format!("[{} bytes of src_content]", c.len()),
-                "bind".to_string(),
-            ),
-            None if self.bind => (self.src.clone(), "bind".to_string()),
-            None => (
-                if self.src.is_empty() {
-                    "none".to_string()
-                } else {
-                    self.src.clone()
-                },
-                format!("type: {}", self.fstype),
-            ),
-        };
-        let opts = if self.options.is_empty() {
-            String::new()
-        } else {
-            format!(", options: '{}'", self.options)
-        };
-        format!("'{src}' -> '{}' ({kind}, flags: {flags}{opts})", self.dst)
+/// nsjail's INFO description of a mount entry (`Mount: 'src' -> 'dst'
+/// flags:... type:'...' options:'...' dir:...`, flags in bit order as
+/// nsjail's mount_flags_str).
+pub fn describe(e: &Entry) -> String {
+    if e.symlink {
+        return format!("Symlink: '{}' -> '{}'", e.src, e.dst);
     }
-
-    /// A fresh filesystem whose contents live only in memory and belong to
-    /// the jail: mount points may be created inside it.
-    fn owned_fs(&self) -> bool {
-        !self.bind && self.content.is_none() && matches!(self.fstype.as_str(), "tmpfs" | "ramfs")
+    let mut bits: libc::c_ulong = e.extra_flags;
+    if !e.rw {
+        bits |= libc::MS_RDONLY;
     }
-}
-
-fn env_prefix(name: &str, field: &'static str, dst: &str) -> Result<String, MountError> {
-    if name.is_empty() {
-        return Ok(String::new());
+    if e.bind && e.content.is_none() {
+        bits |= libc::MS_BIND | libc::MS_REC | libc::MS_PRIVATE;
     }
-    std::env::var(name).map_err(|_| MountError::MissingEnv {
-        var: name.to_string(),
-        field,
-        dst: dst.to_string(),
-    })
-}
-
-/// Resolve a config entry (env prefixes, is_dir heuristic). A non-mandatory
-/// entry whose env prefix is unset is returned with `skip` set (and a
-/// warning); a mandatory one is an error.
-pub fn entry_of(m: &MountPt) -> Result<Entry, MountError> {
-    let prefixes = env_prefix(m.prefix_src_env(), "prefix_src_env", m.dst())
-        .and_then(|s| env_prefix(m.prefix_dst_env(), "prefix_dst_env", m.dst()).map(|d| (s, d)));
-    let (psrc, pdst, skip) = match prefixes {
-        Ok((s, d)) => (s, d, false),
-        Err(e) if !m.mandatory() => {
-            log::warn!("{e}; skipping this non-mandatory mount");
-            (String::new(), String::new(), true)
-        }
-        Err(e) => return Err(e),
-    };
-    let src = format!("{psrc}{}", m.src());
-    let dst = format!("{pdst}{}", m.dst());
-    let content = (!m.src_content().is_empty()).then(|| m.src_content().to_vec());
-    let is_dir = if m.has_is_dir() {
-        m.is_dir()
-    } else if content.is_some() {
-        false
-    } else if src.is_empty() {
-        true
-    } else if m.is_bind() {
-        // nsjail: stat(src) decides; a missing source counts as a file.
-        std::fs::metadata(&src)
-            .map(|md| md.is_dir())
-            .unwrap_or(false)
-    } else {
-        true
-    };
-    let mut extra = 0;
-    if m.nosuid() {
-        extra |= libc::MS_NOSUID;
-    }
-    if m.nodev() {
-        extra |= libc::MS_NODEV;
-    }
-    if m.noexec() {
-        extra |= libc::MS_NOEXEC;
-    }
-    Ok(Entry {
-        src,
-        dst,
-        fstype: m.fstype().to_string(),
-        options: m.options().to_string(),
-        bind: m.is_bind() || content.is_some(),
-        rw: m.rw(),
-        is_dir,
-        mandatory: m.mandatory(),
-        symlink: m.is_symlink(),
-        content,
-        extra_flags: extra,
-        skip,
-    })
-}
-
-/// nsjail's INFO description of a mount entry.
-pub fn describe(m: &MountPt) -> String {
-    if m.is_symlink() {
-        return format!("Symlink: '{}' -> '{}'", m.src(), m.dst());
-    }
-    let is_dir = entry_of(m).map(|e| e.is_dir).unwrap_or(true);
-    // nsjail lists the flags in bit order, as mount_flags_str does.
-    let mut bits: libc::c_ulong = 0;
-    for (on, f) in [
-        (!m.rw(), libc::MS_RDONLY),
-        (m.nosuid(), libc::MS_NOSUID),
-        (m.nodev(), libc::MS_NODEV),
-        (m.noexec(), libc::MS_NOEXEC),
-        (m.is_bind(), libc::MS_BIND | libc::MS_REC | libc::MS_PRIVATE),
-    ] {
-        if on {
-            bits |= f;
-        }
-    }
-    let flags = sys::mount_flags_str(bits);
     format!(
         "Mount: '{}' -> '{}' flags:{} type:'{}' options:'{}' dir:{}",
-        if m.src().is_empty() && !m.src_content().is_empty() {
+        if e.src.is_empty() && e.content.is_some() {
             "[content]"
         } else {
-            m.src()
+            &e.src
         },
-        m.dst(),
-        flags,
-        m.fstype(),
-        m.options(),
-        is_dir
+        e.dst,
+        sys::mount_flags_str(bits),
+        e.fstype,
+        e.options,
+        e.is_dir
     )
 }
 
@@ -627,14 +466,14 @@ fn scratch_dir() -> Result<&'static str, MountError> {
 }
 
 /// Build the jail's filesystem view (child, after the uid switch).
-pub fn setup(jail: &Jail, entries: &[Entry]) -> Result<(), MountError> {
-    let cfg = &jail.cfg;
-    if !cfg.clone_newns() {
-        if let Some(dir) = &jail.chroot {
+pub fn setup(fs: &FsSpec) -> Result<(), MountError> {
+    let entries = &fs.mounts;
+    if !fs.newns {
+        if let Some(dir) = &fs.chroot {
             sys::chroot(dir).map_err(MountError::setup("chroot to --chroot"))?;
             sys::chdir("/").map_err(MountError::setup("chdir('/') after chroot"))?;
         }
-        sys::chdir(cfg.cwd())
+        sys::chdir(&fs.cwd)
             .map_err(MountError::setup("changing to the working directory (cwd)"))?;
         return Ok(());
     }
@@ -672,7 +511,7 @@ pub fn setup(jail: &Jail, entries: &[Entry]) -> Result<(), MountError> {
         source: sys::err_from("stat", NEWROOT, source),
     })?;
     let mut b = Builder {
-        strategy: Strategy::of(jail.mount_api),
+        strategy: Strategy::of(fs.api),
         owned: vec![root_dev],
         mounted: Vec::with_capacity(entries.len()),
         deferred_ro: Vec::new(),
@@ -688,10 +527,10 @@ pub fn setup(jail: &Jail, entries: &[Entry]) -> Result<(), MountError> {
             log::warn!("{err} (mandatory: false, going on)");
         }
     }
-    b.finish(jail.root_rw)?;
+    b.finish(fs.root_rw)?;
 
     sys::chdir(NEWROOT).map_err(MountError::setup("entering the new root"))?;
-    if cfg.no_pivotroot() {
+    if fs.no_pivotroot {
         log::warn!(
             "Using no_pivotroot is escapable when the user possesses relevant capabilities. Use it with care!"
         );
@@ -704,59 +543,13 @@ pub fn setup(jail: &Jail, entries: &[Entry]) -> Result<(), MountError> {
         sys::umount2(".", libc::MNT_DETACH).map_err(MountError::setup("detaching the old root"))?;
     }
     sys::chdir("/").map_err(MountError::setup("chdir('/') in the new root"))?;
-    sys::chdir(cfg.cwd()).map_err(MountError::setup("changing to the working directory (cwd)"))?;
+    sys::chdir(&fs.cwd).map_err(MountError::setup("changing to the working directory (cwd)"))?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn heuristics() {
-        let mut m = MountPt::new();
-        m.set_dst("/x".into());
-        assert!(entry_of(&m).unwrap().is_dir);
-        m.set_src_content(b"hi".to_vec());
-        let e = entry_of(&m).unwrap();
-        assert!(!e.is_dir && e.bind);
-        let mut b = MountPt::new();
-        b.set_src("/etc/hostname".into());
-        b.set_dst("/h".into());
-        b.set_is_bind(true);
-        assert!(!entry_of(&b).unwrap().is_dir);
-        b.set_src("/etc".into());
-        assert!(entry_of(&b).unwrap().is_dir);
-        b.set_is_dir(false);
-        assert!(!entry_of(&b).unwrap().is_dir);
-        let mut t = MountPt::new();
-        t.set_src("none".into());
-        t.set_dst("/t".into());
-        t.set_fstype("tmpfs".into());
-        assert!(entry_of(&t).unwrap().is_dir);
-        assert!(entry_of(&t).unwrap().owned_fs());
-    }
-
-    #[test]
-    fn env_prefixes() {
-        let mut m = MountPt::new();
-        m.set_src("/b".into());
-        m.set_dst("/d".into());
-        m.set_is_bind(true);
-        m.set_prefix_src_env("NSJAIL_UNIT_SURELY_UNSET_VAR".into());
-        let e = entry_of(&m).unwrap_err().to_string();
-        assert!(
-            e.contains("NSJAIL_UNIT_SURELY_UNSET_VAR") && e.contains("prefix_src_env"),
-            "{e}"
-        );
-        m.set_mandatory(false);
-        assert!(entry_of(&m).unwrap().skip);
-        m.set_prefix_src_env("HOME".into());
-        let home = std::env::var("HOME").unwrap_or_default();
-        if !home.is_empty() {
-            assert_eq!(entry_of(&m).unwrap().src, format!("{home}/b"));
-        }
-    }
 
     #[test]
     fn overlay_options_point_at_the_host_tree() {
@@ -770,28 +563,6 @@ mod tests {
         assert_eq!(
             host_options("tmpfs", "size=1,lowerdir=/a"),
             "size=1,lowerdir=/a"
-        );
-    }
-
-    #[test]
-    fn summaries() {
-        let mut m = MountPt::new();
-        m.set_src("/usr".into());
-        m.set_dst("/usr".into());
-        m.set_is_bind(true);
-        m.set_nosuid(true);
-        assert_eq!(
-            entry_of(&m).unwrap().summary(),
-            "'/usr' -> '/usr' (bind, flags: MS_RDONLY|MS_BIND|MS_REC|MS_NOSUID)"
-        );
-        let mut t = MountPt::new();
-        t.set_dst("/tmp".into());
-        t.set_fstype("tmpfs".into());
-        t.set_options("size=1".into());
-        t.set_rw(true);
-        assert_eq!(
-            entry_of(&t).unwrap().summary(),
-            "'none' -> '/tmp' (type: tmpfs, flags: 0, options: 'size=1')"
         );
     }
 }

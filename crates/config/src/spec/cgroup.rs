@@ -1,11 +1,11 @@
-//! What the cgroup fields of a config ask for, and the exact directories and
+//! The cgroup request of a jail: what the cgroup fields of a config ask for, and the exact directories and
 //! control-file writes that implement it in v1 and in v2. Pure: no I/O.
 
 use std::path::{Path, PathBuf};
 
 /// The cgroup part of an `NsJailConfig`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
+pub struct CgroupRequest {
     /// `cgroup_mem_max` (bytes, 0 = off).
     pub mem_max: u64,
     /// `cgroup_mem_memsw_max` (bytes, 0 = off).
@@ -31,11 +31,11 @@ pub struct Request {
     pub detect_v2: bool,
 }
 
-impl Default for Request {
+impl Default for CgroupRequest {
     /// nsjail's defaults (no limit requested).
-    fn default() -> Request {
+    fn default() -> CgroupRequest {
         let p = |m: &str| (PathBuf::from(m), PathBuf::from("NSJAIL"));
-        Request {
+        CgroupRequest {
             mem_max: 0,
             memsw_max: 0,
             swap_max: -1,
@@ -53,11 +53,11 @@ impl Default for Request {
     }
 }
 
-impl Request {
+impl CgroupRequest {
     /// Extracts the cgroup fields of a config.
-    pub fn from_config(cfg: &nsjail_config::NsJailConfig) -> Request {
+    pub fn from_config(cfg: &crate::proto::config::NsJailConfig) -> CgroupRequest {
         let pair = |m: &str, p: &str| (PathBuf::from(m), PathBuf::from(p));
-        Request {
+        CgroupRequest {
             mem_max: cfg.cgroup_mem_max(),
             memsw_max: cfg.cgroup_mem_memsw_max(),
             swap_max: cfg.cgroup_mem_swap_max(),
@@ -328,29 +328,29 @@ pub fn join_rel(base: &Path, rel: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn seed() -> Request {
-        Request {
+    fn seed() -> CgroupRequest {
+        CgroupRequest {
             mem_max: 134217728,
             swap_max: 0,
             pids_max: 1,
             cpu_ms_per_sec: 1000,
-            ..Request::default()
+            ..CgroupRequest::default()
         }
     }
 
     #[test]
     fn defaults_are_inactive() {
-        let r = Request::default();
+        let r = CgroupRequest::default();
         assert!(!r.is_active());
         assert!(r.v1_plan().is_empty());
         assert_eq!(r.v2_plan(), V2Plan::default());
-        let cfg = nsjail_config::NsJailConfig::new();
-        assert_eq!(Request::from_config(&cfg), r);
+        let cfg = crate::proto::config::NsJailConfig::new();
+        assert_eq!(CgroupRequest::from_config(&cfg), r);
     }
 
     #[test]
     fn from_config_reads_every_field() {
-        let mut cfg = nsjail_config::NsJailConfig::new();
+        let mut cfg = crate::proto::config::NsJailConfig::new();
         cfg.set_cgroup_mem_max(1);
         cfg.set_cgroup_mem_memsw_max(2);
         cfg.set_cgroup_mem_swap_max(3);
@@ -362,7 +362,7 @@ mod tests {
         cfg.set_cgroupv2_mount("/v2".into());
         cfg.set_use_cgroupv2(true);
         cfg.set_detect_cgroupv2(true);
-        let r = Request::from_config(&cfg);
+        let r = CgroupRequest::from_config(&cfg);
         assert_eq!(
             (
                 r.mem_max,
@@ -412,10 +412,10 @@ mod tests {
 
     #[test]
     fn v1_memsw_rules() {
-        let mut r = Request {
+        let mut r = CgroupRequest {
             mem_max: 100,
             memsw_max: 500,
-            ..Request::default()
+            ..CgroupRequest::default()
         };
         assert_eq!(r.v1_memsw(), 500);
         r.swap_max = 50; // swap given: overrides memsw
@@ -429,9 +429,9 @@ mod tests {
 
     #[test]
     fn v1_net_cls_is_hex() {
-        let r = Request {
+        let r = CgroupRequest {
             net_cls_classid: 0x100001,
-            ..Request::default()
+            ..CgroupRequest::default()
         };
         let plan = r.v1_plan();
         assert_eq!(plan.len(), 1);
@@ -460,11 +460,11 @@ mod tests {
 
     #[test]
     fn v2_swap_rules() {
-        let mut r = Request {
+        let mut r = CgroupRequest {
             mem_max: 100,
             memsw_max: 300,
             swap_max: 7,
-            ..Request::default()
+            ..CgroupRequest::default()
         };
         assert_eq!(r.v2_swap(), Some(200), "memsw wins in v2");
         r.memsw_max = 50;
@@ -474,9 +474,9 @@ mod tests {
         r.swap_max = -1;
         assert_eq!(r.v2_swap(), None);
         // swap alone still needs the memory controller
-        let only_swap = Request {
+        let only_swap = CgroupRequest {
             swap_max: 0,
-            ..Request::default()
+            ..CgroupRequest::default()
         };
         assert_eq!(only_swap.v2_plan().controllers, ["memory"]);
         assert!(only_swap.is_active());
@@ -484,10 +484,10 @@ mod tests {
 
     #[test]
     fn parent_chain_and_escape_proof_join() {
-        let r = Request {
+        let r = CgroupRequest {
             pids_max: 3,
             pids: ("/m".into(), "/a/../b/c".into()),
-            ..Request::default()
+            ..CgroupRequest::default()
         };
         let p = &r.v1_plan()[0];
         assert_eq!(p.parent_dir(), PathBuf::from("/m/a/b/c"));
@@ -495,10 +495,10 @@ mod tests {
             p.parent_chain(),
             [PathBuf::from("/m/a"), "/m/a/b".into(), "/m/a/b/c".into()]
         );
-        let r2 = Request {
+        let r2 = CgroupRequest {
             pids_max: 3,
             pids: ("/m".into(), "".into()),
-            ..Request::default()
+            ..CgroupRequest::default()
         };
         assert!(r2.v1_plan()[0].parent_chain().is_empty());
         assert_eq!(r2.v1_plan()[0].jail_dir(7), PathBuf::from("/m/NSJAIL.7"));

@@ -1,0 +1,291 @@
+//! The filesystem part of a jail: each `mount` entry with its env prefixes
+//! applied and nsjail's heuristics decided (is it a directory? a bind?),
+//! plus the root settings. The runtime (`nsjail::mount`) builds the tree
+//! from these values only.
+
+use crate::proto::config::MountPt;
+use crate::MountApi;
+
+/// A mount entry that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MountSpecError {
+    /// An env var named by `prefix_src_env`/`prefix_dst_env` is unset (as
+    /// nsjail, a mandatory entry then fails the jail).
+    #[error("mount of '{dst}': environment variable '{var}' ({field}) is not set in nsjail's environment: export it or remove {field}")]
+    MissingEnv {
+        /// The variable.
+        var: String,
+        /// `prefix_src_env` or `prefix_dst_env`.
+        field: &'static str,
+        /// The entry's dst as written.
+        dst: String,
+    },
+}
+
+/// One mount entry, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    /// Source as the host sees it ("" for pseudo filesystems).
+    pub src: String,
+    /// Destination inside the jail (absolute).
+    pub dst: String,
+    /// Filesystem type ("" for binds).
+    pub fstype: String,
+    /// mount(2) data.
+    pub options: String,
+    /// Bind mount (also every `src_content` entry).
+    pub bind: bool,
+    /// Read-write.
+    pub rw: bool,
+    /// Directory (else a file) mount point.
+    pub is_dir: bool,
+    /// Failure aborts the jail.
+    pub mandatory: bool,
+    /// A symlink dst -> src instead of a mount.
+    pub symlink: bool,
+    /// Bytes to bind as a file (`src_content`).
+    pub content: Option<Vec<u8>>,
+    /// Extra `MS_NOSUID`/`MS_NODEV`/`MS_NOEXEC` bits.
+    pub extra_flags: libc::c_ulong,
+    /// Not applied: a non-mandatory entry whose env prefix is unset (the
+    /// lowering gave a warning).
+    pub skip: bool,
+}
+
+impl MountEntry {
+    /// Resolve a config entry (env prefixes, the is_dir heuristic, as
+    /// nsjail). A non-mandatory entry whose env prefix is unset comes back
+    /// with `skip` set and the warning; a mandatory one is an error.
+    ///
+    /// # Errors
+    /// [`MountSpecError::MissingEnv`] for a mandatory entry whose prefix
+    /// variable is unset.
+    pub fn lower(m: &MountPt) -> Result<(MountEntry, Option<String>), MountSpecError> {
+        let prefixes = env_prefix(m.prefix_src_env(), "prefix_src_env", m.dst()).and_then(|s| {
+            env_prefix(m.prefix_dst_env(), "prefix_dst_env", m.dst()).map(|d| (s, d))
+        });
+        let (psrc, pdst, warning) = match prefixes {
+            Ok((s, d)) => (s, d, None),
+            Err(e) if !m.mandatory() => (
+                String::new(),
+                String::new(),
+                Some(format!("{e}; skipping this non-mandatory mount")),
+            ),
+            Err(e) => return Err(e),
+        };
+        let src = format!("{psrc}{}", m.src());
+        let dst = format!("{pdst}{}", m.dst());
+        let content = (!m.src_content().is_empty()).then(|| m.src_content().to_vec());
+        let is_dir = if m.has_is_dir() {
+            m.is_dir()
+        } else if content.is_some() {
+            false
+        } else if src.is_empty() {
+            true
+        } else if m.is_bind() {
+            // nsjail: stat(src) decides; a missing source counts as a file.
+            std::fs::metadata(&src)
+                .map(|md| md.is_dir())
+                .unwrap_or(false)
+        } else {
+            true
+        };
+        let mut extra = 0;
+        for (on, bit) in [
+            (m.nosuid(), libc::MS_NOSUID),
+            (m.nodev(), libc::MS_NODEV),
+            (m.noexec(), libc::MS_NOEXEC),
+        ] {
+            if on {
+                extra |= bit;
+            }
+        }
+        let skip = warning.is_some();
+        Ok((
+            MountEntry {
+                src,
+                dst,
+                fstype: m.fstype().to_string(),
+                options: m.options().to_string(),
+                bind: m.is_bind() || content.is_some(),
+                rw: m.rw(),
+                is_dir,
+                mandatory: m.mandatory(),
+                symlink: m.is_symlink(),
+                content,
+                extra_flags: extra,
+                skip,
+            },
+            warning,
+        ))
+    }
+
+    /// `'src' -> 'dst' (bind, flags: MS_RDONLY|MS_BIND|MS_REC)`, for messages.
+    pub fn summary(&self) -> String {
+        if self.symlink {
+            return format!("'{}' -> '{}' (symlink)", self.src, self.dst);
+        }
+        let mut flags = Vec::new();
+        if !self.rw {
+            flags.push("MS_RDONLY");
+        }
+        if self.bind {
+            flags.push("MS_BIND|MS_REC");
+        }
+        for (f, n) in [
+            (libc::MS_NOSUID, "MS_NOSUID"),
+            (libc::MS_NODEV, "MS_NODEV"),
+            (libc::MS_NOEXEC, "MS_NOEXEC"),
+        ] {
+            if self.extra_flags & f != 0 {
+                flags.push(n);
+            }
+        }
+        let flags = if flags.is_empty() {
+            "0".to_string()
+        } else {
+            flags.join("|")
+        };
+        let (src, kind) = match &self.content {
+            Some(c) => (
+                format!("[{} bytes of src_content]", c.len()),
+                "bind".to_string(),
+            ),
+            None if self.bind => (self.src.clone(), "bind".to_string()),
+            None => (
+                if self.src.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.src.clone()
+                },
+                format!("type: {}", self.fstype),
+            ),
+        };
+        let opts = if self.options.is_empty() {
+            String::new()
+        } else {
+            format!(", options: '{}'", self.options)
+        };
+        format!("'{src}' -> '{}' ({kind}, flags: {flags}{opts})", self.dst)
+    }
+
+    /// A fresh filesystem whose contents live only in memory and belong to
+    /// the jail: mount points may be created inside it.
+    pub fn owned_fs(&self) -> bool {
+        !self.bind && self.content.is_none() && matches!(self.fstype.as_str(), "tmpfs" | "ramfs")
+    }
+}
+
+fn env_prefix(name: &str, field: &'static str, dst: &str) -> Result<String, MountSpecError> {
+    if name.is_empty() {
+        return Ok(String::new());
+    }
+    std::env::var(name).map_err(|_| MountSpecError::MissingEnv {
+        var: name.to_string(),
+        field,
+        dst: dst.to_string(),
+    })
+}
+
+/// The jail's filesystem view: what `nsjail::mount` builds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FsSpec {
+    /// A private mount namespace (`clone_newns`); without it only
+    /// `chroot` and `cwd` apply.
+    pub newns: bool,
+    /// `--chroot DIR` (already the first entry of `mounts` with a mount
+    /// namespace).
+    pub chroot: Option<String>,
+    /// The entries in order: `--chroot` bind first, config/CLI mounts, the
+    /// implicit `/proc` last.
+    pub mounts: Vec<MountEntry>,
+    /// `--rw`: the root stays writable.
+    pub root_rw: bool,
+    /// `no_pivotroot`: `MS_MOVE` + `chroot` instead of `pivot_root`.
+    pub no_pivotroot: bool,
+    /// `--experimental_mnt`.
+    pub api: MountApi,
+    /// The working directory inside the jail (`cwd`).
+    pub cwd: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(m: &MountPt) -> MountEntry {
+        MountEntry::lower(m).unwrap().0
+    }
+
+    #[test]
+    fn heuristics() {
+        let mut m = MountPt::new();
+        m.set_dst("/x".into());
+        assert!(entry(&m).is_dir);
+        m.set_src_content(b"hi".to_vec());
+        let e = entry(&m);
+        assert!(!e.is_dir && e.bind);
+        let mut b = MountPt::new();
+        b.set_src("/etc/hostname".into());
+        b.set_dst("/h".into());
+        b.set_is_bind(true);
+        assert!(!entry(&b).is_dir);
+        b.set_src("/etc".into());
+        assert!(entry(&b).is_dir);
+        b.set_is_dir(false);
+        assert!(!entry(&b).is_dir);
+        let mut t = MountPt::new();
+        t.set_src("none".into());
+        t.set_dst("/t".into());
+        t.set_fstype("tmpfs".into());
+        assert!(entry(&t).is_dir);
+        assert!(entry(&t).owned_fs());
+    }
+
+    #[test]
+    fn env_prefixes() {
+        let mut m = MountPt::new();
+        m.set_src("/b".into());
+        m.set_dst("/d".into());
+        m.set_is_bind(true);
+        m.set_prefix_src_env("NSJAIL_UNIT_SURELY_UNSET_VAR".into());
+        let e = MountEntry::lower(&m).unwrap_err().to_string();
+        assert!(
+            e.contains("NSJAIL_UNIT_SURELY_UNSET_VAR") && e.contains("prefix_src_env"),
+            "{e}"
+        );
+        m.set_mandatory(false);
+        let (e, warning) = MountEntry::lower(&m).unwrap();
+        assert!(e.skip);
+        assert!(warning
+            .unwrap()
+            .contains("skipping this non-mandatory mount"));
+        m.set_prefix_src_env("HOME".into());
+        let home = std::env::var("HOME").unwrap_or_default();
+        if !home.is_empty() {
+            assert_eq!(entry(&m).src, format!("{home}/b"));
+        }
+    }
+
+    #[test]
+    fn summaries() {
+        let mut m = MountPt::new();
+        m.set_src("/usr".into());
+        m.set_dst("/usr".into());
+        m.set_is_bind(true);
+        m.set_nosuid(true);
+        assert_eq!(
+            entry(&m).summary(),
+            "'/usr' -> '/usr' (bind, flags: MS_RDONLY|MS_BIND|MS_REC|MS_NOSUID)"
+        );
+        let mut t = MountPt::new();
+        t.set_dst("/tmp".into());
+        t.set_fstype("tmpfs".into());
+        t.set_options("size=1".into());
+        t.set_rw(true);
+        assert_eq!(
+            entry(&t).summary(),
+            "'none' -> '/tmp' (type: tmpfs, flags: 0, options: 'size=1')"
+        );
+    }
+}
