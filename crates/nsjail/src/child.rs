@@ -6,13 +6,15 @@
 //! child exits with 255; a successful exec closes the (close-on-exec)
 //! socket, which the parent sees as EOF.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nsjail_config::spec::JailSpec;
 
 use crate::caps;
 use crate::mount;
 use crate::net;
+use crate::ns_init;
+use crate::protocol::{ChildEnd, ToChild};
 use crate::rlimit;
 use crate::seccomp::{self, Filter};
 use crate::sys;
@@ -86,23 +88,20 @@ pub struct ChildIo {
     /// Who the jail is for, in the "Executing" line (`[STANDALONE MODE]`
     /// or the remote address).
     pub remote: String,
-    /// RERUN pre-launch: once set up, send [`PARKED`] and wait for `'G'`
-    /// before announcing, installing seccomp and exec'ing.
+    /// RERUN pre-launch: once set up, report [`crate::protocol::FromChild::Parked`]
+    /// and wait for a release before announcing, installing seccomp and
+    /// exec'ing.
     pub park: bool,
 }
 
-/// The byte a parked child sends when it is ready to exec (never part of an
-/// error text).
-pub const PARKED: u8 = 0x06;
-
 /// The child's entry point after clone; never returns. `trace`: install the
 /// `seccomp_unotify` filter (a parked child learns it when released).
-pub fn run(plan: &Plan, sync: OwnedFd, io: &ChildIo, trace: bool) -> ! {
-    let msg = match setup_and_exec(plan, Some(sync.as_raw_fd()), io, trace) {
+pub fn run(plan: &Plan, end: ChildEnd, io: &ChildIo, trace: bool) -> ! {
+    let msg = match setup_and_exec(plan, Some(&end), io, trace) {
         Ok(never) => match never {},
         Err(m) => m,
     };
-    let _ = sys::write_all(sync.as_raw_fd(), msg.as_bytes());
+    end.fail(&msg);
     sys::exit_now(255)
 }
 
@@ -124,7 +123,7 @@ fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, Strin
 
 fn setup_and_exec(
     plan: &Plan,
-    sync: Option<RawFd>,
+    sync: Option<&ChildEnd>,
     io: &ChildIo,
     mut trace: bool,
 ) -> Result<Never, String> {
@@ -164,13 +163,9 @@ fn setup_and_exec(
 
     // 4. wait for the parent (maps, cgroups); EXECVE: write our own maps
     match sync {
-        Some(sync) => {
-            let mut b = [0u8; 1];
-            match sys::read(sync, &mut b) {
-                Ok(1) if b[0] == b'D' => {}
-                _ => sys::exit_now(255), // the parent is gone or failed; it reports
-            }
-        }
+        // the parent is gone or failed; it reports
+        Some(end) if end.recv() != Some(ToChild::Proceed) => sys::exit_now(255),
+        Some(_) => {}
         None if plan.userns() => step(
             "writing our own uid/gid maps",
             user::write_self_maps(&spec.ids),
@@ -187,10 +182,10 @@ fn setup_and_exec(
     }
     if sync.is_none() && newpid {
         // EXECVE: PID 1 of the new namespace, and /proc mounted from inside it.
-        step("starting the namespace init", crate::execve::spawn_init())?;
+        step("starting the namespace init", ns_init::spawn_init())?;
         step(
             "setting up the filesystem",
-            crate::execve::mount_in_helper(|| mount::setup(&spec.fs)),
+            ns_init::mount_in_helper(|| mount::setup(&spec.fs)),
         )?;
     } else {
         step("setting up the filesystem", mount::setup(&spec.fs))?;
@@ -247,8 +242,8 @@ fn setup_and_exec(
     // between, its end of the socketpair is closed: never run the program
     // without a supervisor (getppid() cannot tell: it is 0 in a new PID
     // namespace either way).
-    if let Some(sync) = sync {
-        if sys::peer_closed(sync) {
+    if let Some(end) = sync {
+        if end.supervisor_gone() {
             sys::exit_now(255);
         }
     }
@@ -272,12 +267,11 @@ fn setup_and_exec(
     )?;
 
     if io.park {
-        if let Some(sync) = sync {
-            step("reporting ready", sys::write_all(sync, &[PARKED]))?;
-            let mut b = [0u8; 1];
-            match sys::read(sync, &mut b) {
-                Ok(1) if b[0] == b'G' => {}
-                Ok(1) if b[0] == crate::unotify::GO_TRACED => trace = true,
+        if let Some(end) = sync {
+            step("reporting ready", end.parked())?;
+            match end.recv() {
+                Some(ToChild::Release) => {}
+                Some(ToChild::ReleaseTraced) => trace = true,
                 _ => sys::exit_now(255), // not wanted any more
             }
         }
@@ -297,8 +291,10 @@ fn setup_and_exec(
 
     // 8. seccomp, last: the tracing filter first (its listener goes to the
     // supervisor, which must hold it before any traced call), then the policy
-    if let (true, Some(f), Some(sync)) = (trace, &plan.unotify, sync) {
-        crate::unotify::install_in_child(f, sync)?;
+    if let (true, Some(f), Some(end)) = (trace, &plan.unotify, sync) {
+        let listener = crate::unotify::install::install_listener(f)?;
+        end.send_listener(listener.as_fd())?;
+        drop(listener);
     }
     if let Some(f) = &plan.filter {
         step("installing the seccomp filter", seccomp::install(f))?;

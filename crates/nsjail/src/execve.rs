@@ -20,12 +20,13 @@
 //! stays in the original cgroup and PID namespace, ignores the terminal
 //! signals, and exits as soon as the cleanup is done.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use nsjail_config::spec::JailSpec;
 
 use crate::cgroup::Cgroups;
 use crate::child::{self, ChildIo, Plan};
+use crate::launch::clone_failure;
 use crate::sys::{self, Forked};
 
 /// Run EXECVE mode; returns only on failure, with the reason.
@@ -50,7 +51,7 @@ pub fn run(spec: &JailSpec, cgroups: Cgroups) -> String {
     }
     let flags = spec.namespaces.clone_flags();
     if let Err(e) = sys::unshare(flags) {
-        return crate::supervisor::clone_failure(&e, flags);
+        return clone_failure(&e, flags);
     }
     child::exec_in_place(&plan, &ChildIo::default())
 }
@@ -80,7 +81,7 @@ fn start_cgroup_watcher(cgroups: Cgroups, target: i32) -> Result<(), String> {
             // The watcher owns the clean-up (and the v2 self-move undo) now.
             std::mem::forget(cgroups);
             let _ = sys::reap(mid);
-            let msg = read_until_eof(&r);
+            let msg = sys::read_to_eof(r.as_raw_fd());
             match msg.first() {
                 Some(0) => Ok(()),
                 Some(_) => Err(String::from_utf8_lossy(&msg).into_owned()),
@@ -155,77 +156,4 @@ fn watcher_main(cgroups: Cgroups, target: i32, status: std::os::fd::OwnedFd) -> 
     }
     cgroups.teardown();
     sys::exit_now(0)
-}
-
-/// Fork the PID namespace's init: PID 1, named `ns-init`, not dumpable,
-/// killed when we (its parent) go away, reaping every orphan meanwhile.
-pub fn spawn_init() -> Result<(), sys::SysError> {
-    match sys::clone_process(0)? {
-        Forked::Parent(_) => Ok(()),
-        Forked::Child => init_loop(),
-    }
-}
-
-fn init_loop() -> ! {
-    let _ = sys::prctl(
-        libc::PR_SET_PDEATHSIG,
-        libc::SIGKILL as libc::c_ulong,
-        "PR_SET_PDEATHSIG",
-    );
-    let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE");
-    let _ = rustix::thread::set_name(c"ns-init");
-    sys::close_from(0);
-    let set = sys::sigset(&[libc::SIGCHLD]);
-    let _ = sys::sigprocmask(libc::SIG_BLOCK, &set);
-    loop {
-        sys::reap_zombies();
-        sys::sigwait(&set);
-    }
-}
-
-/// Run `f` (the mount set-up) in a helper sharing our filesystem context
-/// (`CLONE_FS`: root and cwd changes apply to us too) but living in the new
-/// PID namespace, so the procfs it mounts belongs to that namespace.
-pub fn mount_in_helper<E: std::fmt::Display>(
-    f: impl FnOnce() -> Result<(), E>,
-) -> Result<(), String> {
-    let (r, w) = sys::pipe_cloexec().map_err(|e| e.to_string())?;
-    let pid = match sys::clone_process(libc::CLONE_FS as u64).map_err(|e| e.to_string())? {
-        Forked::Child => {
-            drop(r);
-            let code = match f() {
-                Ok(()) => 0,
-                Err(e) => {
-                    let _ = sys::write_all(w.as_raw_fd(), e.to_string().as_bytes());
-                    255
-                }
-            };
-            sys::exit_now(code)
-        }
-        Forked::Parent(pid) => pid,
-    };
-    drop(w);
-    let msg = read_until_eof(&r);
-    let reaped = sys::reap(pid).map_err(|e| e.to_string())?;
-    if !msg.is_empty() {
-        return Err(String::from_utf8_lossy(&msg).into_owned());
-    }
-    match reaped.state {
-        sys::ChildState::Exited(0) => Ok(()),
-        s => Err(format!("the mount helper (pid={pid}) ended with {s:?}")),
-    }
-}
-
-/// Everything a helper process writes into its status pipe, until it closes
-/// it (or exits); a read error ends the message as EOF does.
-fn read_until_eof(r: &OwnedFd) -> Vec<u8> {
-    let mut msg = Vec::new();
-    let mut buf = [0u8; 512];
-    while let Ok(n) = sys::read(r.as_raw_fd(), &mut buf) {
-        if n == 0 {
-            break;
-        }
-        msg.extend_from_slice(&buf[..n]);
-    }
-    msg
 }

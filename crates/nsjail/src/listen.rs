@@ -36,11 +36,11 @@ use std::time::{Duration, Instant};
 use nsjail_config::spec::{JailSpec, ListenSpec};
 use rustix::event::epoll::{self, EventData, EventFlags};
 
-use crate::cgroup::{Cgroups, JailCgroup};
-use crate::child::{ChildIo, Plan};
+use crate::cgroup::Cgroups;
+use crate::child::ChildIo;
 use crate::report::LineSink;
-use crate::supervisor::{self, finish_cgroup, finished_report, SuperError};
-use crate::sys::{self, ChildState};
+use crate::supervisor::{self, signal_action, Running, SignalAction, SuperError, Supervisor};
+use crate::sys;
 
 /// Errors that stop the server before it serves.
 #[derive(Debug, thiserror::Error)]
@@ -124,27 +124,17 @@ struct Conn {
     /// jail→client is waiting for room in the socket.
     sock_full: bool,
     /// The jail, until reaped.
-    pid: Option<i32>,
-    cg: Option<JailCgroup>,
-    start: Instant,
-    deadline: Option<Instant>,
-    time_limit_hit: bool,
+    jail: Option<Running>,
     killed: bool,
 }
 
 struct Server<'a> {
-    spec: &'a JailSpec,
+    sup: Supervisor<'a>,
     listen: &'a ListenSpec,
-    plan: Plan<'a>,
-    cgroups: &'a Cgroups,
-    sink: Option<&'a LineSink>,
-    kmsg: Option<OwnedFd>,
-    flags: u64,
     ep: OwnedFd,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     by_pid: HashMap<i32, usize>,
-    runs: u64,
 }
 
 /// Run the LISTEN server until a fatal signal. Returns nsjail's exit code (0).
@@ -161,7 +151,7 @@ pub fn run_listen(
     // First, so that no descriptor of ours can take the number 0, 1 or 2
     // (the jail's stdio is dup2'ed onto those).
     sys::ensure_std_fds();
-    let sfd = supervisor::signal_fd()?;
+    let sup = Supervisor::new(spec, cgroups, sink).map_err(|e| ListenError::Plan(e.to_string()))?;
     sys::raise_nofile(8192);
     let ip = listen.addr;
     let port = u32::from(listen.port);
@@ -175,7 +165,6 @@ pub fn run_listen(
     listener.set_nonblocking(true)?;
     log::info!("Listening on {}", addr_text(&listener.local_addr()?));
 
-    let plan = Plan::prepare(spec).map_err(|e| ListenError::Plan(e.to_string()))?;
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
     epoll::add(
         &ep,
@@ -183,23 +172,19 @@ pub fn run_listen(
         EventData::new_u64(TOKEN_LISTENER),
         EventFlags::IN,
     )?;
-    epoll::add(&ep, &sfd, EventData::new_u64(TOKEN_SIGNALS), EventFlags::IN)?;
+    epoll::add(
+        &ep,
+        sup.signals.fd(),
+        EventData::new_u64(TOKEN_SIGNALS),
+        EventFlags::IN,
+    )?;
     let mut srv = Server {
-        spec,
+        sup,
         listen,
-        plan,
-        cgroups,
-        sink,
-        kmsg: spec
-            .seccomp
-            .as_ref()
-            .and_then(|_| crate::seccomp_report::open_kmsg()),
-        flags: spec.namespaces.clone_flags(),
         ep,
         conns: Vec::new(),
         free: Vec::new(),
         by_pid: HashMap::new(),
-        runs: 0,
     };
     let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
     loop {
@@ -225,20 +210,21 @@ pub fn run_listen(
             let flags = ev.flags;
             match ev.data.u64() {
                 TOKEN_LISTENER => srv.accept_all(&listener),
-                TOKEN_UNOTIFY => crate::unotify::serve(),
+                TOKEN_UNOTIFY => srv.sup.tracer.serve(),
                 TOKEN_SIGNALS => {
-                    while let Some(sig) = sys::signalfd_read(&sfd) {
-                        match sig {
-                            libc::SIGINT | libc::SIGTERM | libc::SIGHUP => {
+                    while let Some(sig) = srv.sup.signals.next() {
+                        match signal_action(sig, false) {
+                            SignalAction::Stop(sig) => {
                                 log::info!(
                                     "Server stops due to fatal signal ({sig}) caught. Exiting"
                                 );
                                 srv.shutdown();
+                                srv.sup.close();
                                 return Ok(0);
                             }
-                            libc::SIGUSR1 | libc::SIGQUIT => srv.display(),
-                            libc::SIGCHLD => srv.reap_all(),
-                            _ => {}
+                            SignalAction::List => srv.display(),
+                            SignalAction::Child => srv.reap_all(),
+                            SignalAction::Ignore => {}
                         }
                     }
                 }
@@ -329,29 +315,26 @@ impl Server<'_> {
             remote: remote.clone(),
             park: false,
         };
-        self.runs += 1;
-        let launched = match supervisor::launch(
-            &self.plan,
-            self.cgroups,
-            self.flags,
-            &io,
-            self.live_jails(),
-        ) {
-            Ok(l) => l,
-            Err(mut f) => {
-                f.report.remote = Some(remote);
-                f.report.run = Some(self.runs);
-                if let Some(s) = self.sink {
-                    s.append(&f.report);
-                }
+        let live = self.live_jails();
+        let jail = match self.sup.launch(&io, live) {
+            Ok(j) => j,
+            Err(f) => {
                 let _ = sock.shutdown(Shutdown::Both);
                 return Err(f.error);
             }
         };
         drop((in_r, out_w));
-        // A jail traced with seccomp_unotify: its listener joins the loop.
-        crate::unotify::epoll_add(&self.ep, TOKEN_UNOTIFY);
-        let limit = self.spec.time_limit;
+        // A jail traced with seccomp_unotify: its listener joins the loop
+        // (adding it again is harmless; closing it removes it).
+        if let Some(l) = self.sup.tracer.listener() {
+            let _ = epoll::add(
+                &self.ep,
+                l,
+                EventData::new_u64(TOKEN_UNOTIFY),
+                EventFlags::IN,
+            );
+        }
+        let pid = jail.pid;
         let conn = Conn {
             remote,
             ip,
@@ -363,11 +346,7 @@ impl Server<'_> {
             ev_out: None,
             in_full: false,
             sock_full: false,
-            pid: Some(launched.pid),
-            cg: launched.cg,
-            start: launched.start,
-            deadline: (limit > 0).then(|| launched.start + Duration::from_secs(limit as u64)),
-            time_limit_hit: false,
+            jail: Some(jail),
             killed: false,
         };
         let idx = match self.free.pop() {
@@ -380,7 +359,7 @@ impl Server<'_> {
                 self.conns.len() - 1
             }
         };
-        self.by_pid.insert(launched.pid, idx);
+        self.by_pid.insert(pid, idx);
         self.update_interest(idx);
         Ok(())
     }
@@ -504,7 +483,7 @@ impl Server<'_> {
                 if sys::pending_bytes(out_r) > 0 {
                     c.sock_full = true;
                     None
-                } else if c.pid.is_none() {
+                } else if c.jail.is_none() {
                     Some("the jail has exited")
                 } else {
                     None
@@ -564,13 +543,10 @@ impl Server<'_> {
         }
         close_fd(ep, &mut c.in_w, &mut c.ev_in);
         close_fd(ep, &mut c.out_r, &mut c.ev_out);
-        match c.pid {
-            Some(pid) if !c.killed => {
+        match &c.jail {
+            Some(j) if !c.killed => {
                 c.killed = true;
-                let _ = sys::kill(pid, libc::SIGKILL);
-                if let Some(cg) = &c.cg {
-                    cg.kill_all();
-                }
+                j.kill();
             }
             Some(_) => {}
             None => {
@@ -582,31 +558,18 @@ impl Server<'_> {
 
     fn reap_all(&mut self) {
         while let Some((pid, state)) = sys::peek_any_child() {
-            let mut syscall = None;
-            if let ChildState::Signaled(libc::SIGSYS) = state {
-                syscall = crate::seccomp_report::violation(pid, self.kmsg.as_ref());
-            }
-            let Ok(reaped) = sys::reap(pid) else { break };
+            let Ok((reaped, syscall)) = self.sup.reap(pid, state) else {
+                break;
+            };
             let Some(idx) = self.by_pid.remove(&pid) else {
                 log::debug!("Reaped pid={pid}, not a jail of ours");
                 continue;
             };
             let left = self.live_jails();
-            let Some(c) = self.conn(idx) else { continue };
-            c.pid = None;
-            let wall = c.start.elapsed();
-            let remote = c.remote.clone();
-            let tl = c.time_limit_hit;
-            let cg = c.cg.take();
-            supervisor::log_exit(pid, &remote, reaped.state, left);
-            let stats = self.cgroups.is_active().then(|| finish_cgroup(cg));
-            self.runs += 1;
-            let mut report = finished_report(self.spec, &reaped, wall, tl, syscall, stats);
-            report.remote = Some(remote);
-            report.run = Some(self.runs);
-            if let Some(s) = self.sink {
-                s.append(&report);
-            }
+            let Some(jail) = self.conn(idx).and_then(|c| c.jail.take()) else {
+                continue;
+            };
+            self.sup.finish(jail, &reaped, syscall, left);
             // The jail is gone: close its stdin, flush its output, close.
             let ep = self.ep.as_fd();
             if let Some(c) = self.conns.get_mut(idx).and_then(|c| c.as_mut()) {
@@ -624,20 +587,17 @@ impl Server<'_> {
         self.conns
             .iter()
             .flatten()
-            .filter(|c| c.pid.is_some() && !c.time_limit_hit)
-            .filter_map(|c| c.deadline)
+            .filter_map(|c| c.jail.as_ref())
+            .filter(|j| !j.time_limit_hit)
+            .filter_map(|j| j.deadline)
             .min()
     }
 
     fn enforce_time_limits(&mut self) {
         let now = Instant::now();
-        let limit = self.spec.time_limit;
         for c in self.conns.iter_mut().flatten() {
-            if let (Some(pid), Some(d)) = (c.pid, c.deadline) {
-                if !c.time_limit_hit && now >= d {
-                    c.time_limit_hit = true;
-                    supervisor::kill_for_time_limit(pid, c.start, limit, &c.remote);
-                }
+            if let Some(j) = c.jail.as_mut() {
+                self.sup.enforce_time_limit(j, now);
             }
         }
     }
@@ -647,20 +607,17 @@ impl Server<'_> {
             .conns
             .iter()
             .flatten()
-            .filter_map(|c| c.pid.map(|p| (p, c.remote.as_str(), c.start)))
+            .filter_map(|c| c.jail.as_ref().map(|j| (j.pid, c.remote.as_str(), j.start)))
             .collect();
         live.sort_by_key(|x| x.0);
-        supervisor::display_jails(live.into_iter(), self.spec.time_limit);
+        supervisor::display_jails(live.into_iter(), self.sup.spec.time_limit);
     }
 
     /// Kill every jail, reap it, remove its cgroup, close every connection.
     fn shutdown(&mut self) {
         for c in self.conns.iter().flatten() {
-            if let Some(pid) = c.pid {
-                let _ = sys::kill(pid, libc::SIGKILL);
-                if let Some(cg) = &c.cg {
-                    cg.kill_all();
-                }
+            if let Some(j) = &c.jail {
+                j.kill();
             }
         }
         let pids: Vec<i32> = self.by_pid.keys().copied().collect();
@@ -670,23 +627,10 @@ impl Server<'_> {
                 continue;
             };
             let left = self.live_jails();
-            let Some(c) = self.conn(idx) else { continue };
-            c.pid = None;
-            let (remote, wall, tl, cg) = (
-                c.remote.clone(),
-                c.start.elapsed(),
-                c.time_limit_hit,
-                c.cg.take(),
-            );
-            supervisor::log_exit(pid, &remote, reaped.state, left);
-            let stats = self.cgroups.is_active().then(|| finish_cgroup(cg));
-            self.runs += 1;
-            let mut report = finished_report(self.spec, &reaped, wall, tl, None, stats);
-            report.remote = Some(remote);
-            report.run = Some(self.runs);
-            if let Some(s) = self.sink {
-                s.append(&report);
-            }
+            let Some(jail) = self.conn(idx).and_then(|c| c.jail.take()) else {
+                continue;
+            };
+            self.sup.finish(jail, &reaped, None, left);
         }
         for idx in 0..self.conns.len() {
             self.disconnect(idx, "nsjail is stopping");

@@ -160,7 +160,6 @@ fn real_main() -> Result<u8, Fatal> {
             report.exit_code
         }
     };
-    nsjail::unotify::finish(&spec);
     cgroups.teardown();
     Ok(code.clamp(0, 255) as u8)
 }

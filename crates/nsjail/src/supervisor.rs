@@ -1,27 +1,31 @@
-//! Launching jails ([`launch`]) and the clone-based standalone modes: ONCE
-//! ([`run_once`]) and RERUN ([`run_rerun`]). LISTEN lives in `listen.rs`.
+//! The supervision core shared by ONCE, RERUN and LISTEN ([`Supervisor`]):
+//! launching through the [`crate::launch`] protocol, deadlines and the time
+//! limit, reaping (with the seccomp-kill diagnosis), the run report and its
+//! numbering, cgroup teardown, the `seccomp_unotify` tracer, and signal
+//! handling — once. ONCE and RERUN live here ([`run_once`], [`run_rerun`]);
+//! LISTEN (`listen.rs`) keeps only accept, connection limits and the relay.
 //!
-//! Signals are blocked and read from a signalfd; the loop polls it with a
-//! timeout that ends exactly at the time limit (so the limit is enforced
-//! within a few ms, far finer than nsjail's 1 s). SIGINT/SIGTERM/SIGHUP (and
-//! in ONCE also SIGQUIT) kill the jail (or are forwarded with
-//! `forward_signals`), the jail is reaped and cleaned up, and nsjail
-//! returns 128+signal. SIGUSR1 (and SIGQUIT in RERUN, as nsjail) lists the
-//! live jail.
+//! Signals are blocked in the calling thread and read from a signalfd
+//! ([`Signals`], which restores the caller's mask and dispositions when it
+//! is dropped); the ONCE/RERUN wait polls it with a timeout that ends
+//! exactly at the time limit (enforced within a few ms, far finer than
+//! nsjail's 1 s). SIGINT/SIGTERM/SIGHUP (and in ONCE also SIGQUIT) kill the
+//! jail (or are forwarded with `forward_signals`), the jail is reaped and
+//! cleaned up, and nsjail returns 128+signal. SIGUSR1 (and SIGQUIT in RERUN,
+//! as nsjail) lists the live jails.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use nsjail_config::spec::JailSpec;
+use nsjail_config::spec::{JailSpec, RunMode};
 
 use crate::cgroup::{CgroupStats, Cgroups, JailCgroup};
-use crate::child::{self, ChildIo, Plan};
+use crate::child::{ChildIo, Plan};
+use crate::launch::{self, finish_cgroup, log_exit, LaunchFailure, Launched, STANDALONE};
 use crate::report::{LineSink, Report, Status};
-use crate::sys::{self, ChildState, Forked, Reaped};
-use crate::user;
-
-/// The remote text of the standalone modes.
-pub const STANDALONE: &str = "[STANDALONE MODE]";
+use crate::sys::{self, ChildState, Reaped};
+use crate::unotify::Tracer;
 
 /// Every signal the supervisor reads from its signalfd.
 pub const HANDLED_SIGNALS: [libc::c_int; 8] = [
@@ -41,6 +45,9 @@ pub enum SuperError {
     /// A raw call failed.
     #[error(transparent)]
     Sys(#[from] sys::SysError),
+    /// What the child needs could not be prepared.
+    #[error(transparent)]
+    Plan(#[from] crate::child::PlanError),
 }
 
 /// Milliseconds of a duration.
@@ -48,236 +55,425 @@ pub fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// Block the handled signals, ignore SIGTTIN/SIGTTOU, return the signalfd.
-pub fn signal_fd() -> Result<OwnedFd, SuperError> {
-    let set = sys::sigset(&HANDLED_SIGNALS);
-    sys::sigprocmask(libc::SIG_BLOCK, &set)?;
-    let sfd = sys::signalfd(&set)?;
-    for s in [libc::SIGTTIN, libc::SIGTTOU] {
-        sys::signal_disposition(s, true)?;
-    }
-    Ok(sfd)
+/// The supervisor's signals: [`HANDLED_SIGNALS`] blocked in the calling
+/// thread and read from a signalfd, SIGTTIN/SIGTTOU ignored. Dropping it
+/// puts the caller's signal mask and those two dispositions back.
+pub struct Signals {
+    fd: OwnedFd,
+    old_mask: libc::sigset_t,
+    old_actions: Vec<(libc::c_int, libc::sigaction)>,
 }
 
-/// A jail that reached its exec (or, launched with `park`, is set up and
-/// waits for [`Launched::release`]).
-#[derive(Debug)]
-pub struct Launched {
-    /// Its pid (in our namespace).
-    pub pid: i32,
-    /// Its cgroup(s).
-    pub cg: Option<JailCgroup>,
-    /// When the clone happened (for a parked jail: when it was released).
-    pub start: Instant,
-    /// A parked jail's end of the socketpair.
-    parked: Option<OwnedFd>,
-    /// `seccomp_unotify` is on (a parked jail may be traced when released).
-    unotify: bool,
-}
-
-impl Launched {
-    /// Let a parked jail exec; wait until it did (or failed).
-    pub fn release(mut self, live: usize) -> Result<Launched, LaunchFailure> {
-        let Some(sock) = self.parked.take() else {
-            return Ok(self);
+impl Signals {
+    /// Block, ignore, open the signalfd.
+    pub fn take() -> Result<Signals, SuperError> {
+        let set = sys::sigset(&HANDLED_SIGNALS);
+        let old_mask = sys::thread_sigmask(libc::SIG_BLOCK, &set)?;
+        let mut s = Signals {
+            fd: match sys::signalfd(&set) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let _ = sys::thread_sigmask(libc::SIG_SETMASK, &old_mask);
+                    return Err(e.into());
+                }
+            },
+            old_mask,
+            old_actions: Vec::new(),
         };
-        let err = match read_parked(&sock) {
-            Some(e) => Some(e),
-            None => {
-                self.start = Instant::now();
-                let claim = crate::unotify::try_claim(self.unotify);
-                let go = if claim.is_some() {
-                    crate::unotify::GO_TRACED
-                } else {
-                    b'G'
-                };
-                match sys::write_all(sock.as_raw_fd(), &[go]) {
-                    Ok(()) => read_child_error(&sock, self.pid, claim),
-                    Err(e) => Some(format!("releasing the child (pid={}): {e}", self.pid)),
+        for sig in [libc::SIGTTIN, libc::SIGTTOU] {
+            s.old_actions.push((sig, sys::ignore_signal(sig)?));
+        }
+        Ok(s)
+    }
+
+    /// The signalfd, for an event loop.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The next pending signal, if any (non-blocking).
+    pub fn next(&self) -> Option<libc::c_int> {
+        sys::signalfd_read(&self.fd)
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for (sig, old) in &self.old_actions {
+            let _ = sys::restore_signal(*sig, old);
+        }
+        let _ = sys::thread_sigmask(libc::SIG_SETMASK, &self.old_mask);
+    }
+}
+
+/// One launched jail under supervision.
+#[derive(Debug)]
+pub struct Running {
+    /// Its pid (in our PID namespace).
+    pub pid: i32,
+    /// The peer (LISTEN) or [`STANDALONE`].
+    pub remote: String,
+    /// When it started (for a parked RERUN jail: when it was released).
+    pub start: Instant,
+    /// When its time limit ends.
+    pub deadline: Option<Instant>,
+    /// It was killed for its time limit.
+    pub time_limit_hit: bool,
+    cg: Option<JailCgroup>,
+}
+
+impl Running {
+    /// Kill the jail's processes (the cgroup's too, when it has one).
+    pub fn kill(&self) {
+        let _ = sys::kill(self.pid, libc::SIGKILL);
+        if let Some(cg) = &self.cg {
+            cg.kill_all();
+        }
+    }
+}
+
+/// How a supervised jail ended (before it is reaped).
+struct Outcome {
+    state: ChildState,
+    fatal_signal: Option<i32>,
+}
+
+/// What the supervisor does with a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalAction {
+    /// Stop: SIGINT/SIGTERM/SIGHUP (and SIGQUIT where it is fatal).
+    Stop(i32),
+    /// List the live jails (SIGUSR1, SIGQUIT where it is not fatal).
+    List,
+    /// A child changed state.
+    Child,
+    /// Nothing to do.
+    Ignore,
+}
+
+/// The classification of a signal, as nsjail.
+pub fn signal_action(sig: i32, quit_is_fatal: bool) -> SignalAction {
+    match sig {
+        libc::SIGINT | libc::SIGTERM | libc::SIGHUP => SignalAction::Stop(sig),
+        libc::SIGQUIT if quit_is_fatal => SignalAction::Stop(sig),
+        libc::SIGUSR1 | libc::SIGQUIT => SignalAction::List,
+        libc::SIGCHLD => SignalAction::Child,
+        _ => SignalAction::Ignore,
+    }
+}
+
+/// The supervision core: one per supervisor loop (or embedded run).
+pub struct Supervisor<'a> {
+    /// The jail spec every jail is launched from.
+    pub spec: &'a JailSpec,
+    plan: Plan<'a>,
+    cgroups: &'a Cgroups,
+    sink: Option<&'a LineSink>,
+    kmsg: Option<OwnedFd>,
+    /// The `seccomp_unotify` tracer.
+    pub tracer: Tracer,
+    /// The signals (restored when the supervisor is dropped).
+    pub signals: Signals,
+    runs: u64,
+}
+
+impl<'a> Supervisor<'a> {
+    /// Take the signals and prepare what every jail needs.
+    pub fn new(
+        spec: &'a JailSpec,
+        cgroups: &'a Cgroups,
+        sink: Option<&'a LineSink>,
+    ) -> Result<Supervisor<'a>, SuperError> {
+        let signals = Signals::take()?;
+        let plan = Plan::prepare(spec)?;
+        Ok(Supervisor {
+            spec,
+            plan,
+            cgroups,
+            sink,
+            kmsg: spec
+                .seccomp
+                .as_ref()
+                .and_then(|_| crate::seccomp_report::open_kmsg()),
+            tracer: Tracer::new(spec),
+            signals,
+            runs: 0,
+        })
+    }
+
+    /// Whether the supervisor has per-jail work with host interfaces
+    /// (`iface_own`, MACVLAN): such jails cannot be prepared ahead.
+    pub fn has_parent_work(&self) -> bool {
+        self.plan.net.has_parent_work()
+    }
+
+    fn running(&self, l: Launched, remote: &str) -> Running {
+        let limit = self.spec.time_limit;
+        Running {
+            pid: l.pid,
+            remote: launch::remote_of(remote).to_string(),
+            start: l.start,
+            deadline: (limit > 0).then(|| l.start + Duration::from_secs(limit as u64)),
+            time_limit_hit: false,
+            cg: l.cg,
+        }
+    }
+
+    /// Launch one jail to its exec. A failure is already cleaned up; its
+    /// report is recorded (numbered, appended to the sink).
+    pub fn launch(&mut self, io: &ChildIo, live: usize) -> Result<Running, LaunchFailure> {
+        match launch::launch(&self.plan, self.cgroups, &mut self.tracer, io, live) {
+            Ok(l) => Ok(self.running(l, &io.remote)),
+            Err(mut f) => {
+                if !io.remote.is_empty() {
+                    f.report.remote = Some(io.remote.clone());
+                }
+                self.record(&mut f.report);
+                Err(f)
+            }
+        }
+    }
+
+    /// Clone a jail that sets itself up and waits ([`Supervisor::release`]).
+    fn park(&mut self) -> Result<Launched, LaunchFailure> {
+        let io = ChildIo {
+            park: true,
+            ..ChildIo::default()
+        };
+        launch::launch(&self.plan, self.cgroups, &mut self.tracer, &io, 0)
+    }
+
+    /// Let a parked jail exec.
+    fn release(
+        &mut self,
+        parked: Result<Launched, LaunchFailure>,
+    ) -> Result<Running, LaunchFailure> {
+        match parked.and_then(|p| p.release(&mut self.tracer, 0)) {
+            Ok(l) => Ok(self.running(l, "")),
+            Err(mut f) => {
+                self.record(&mut f.report);
+                Err(f)
+            }
+        }
+    }
+
+    /// Number a report (RERUN and LISTEN: in the order the runs end) and
+    /// append it to the run-report sink.
+    fn record(&mut self, report: &mut Report) {
+        if self.spec.mode == RunMode::Once {
+            return;
+        }
+        self.runs += 1;
+        report.run = Some(self.runs);
+        if let Some(s) = self.sink {
+            s.append(report);
+        }
+    }
+
+    /// Kill `r` if its time limit has passed; true when it was killed now.
+    pub fn enforce_time_limit(&self, r: &mut Running, now: Instant) -> bool {
+        match r.deadline {
+            Some(d) if !r.time_limit_hit && now >= d => {
+                r.time_limit_hit = true;
+                kill_for_time_limit(r.pid, r.start, self.spec.time_limit, &r.remote);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Reap `pid` (which has ended): names the syscall of a seccomp kill
+    /// first (from the zombie), then collects its status and rusage.
+    pub fn reap(
+        &self,
+        pid: i32,
+        state: ChildState,
+    ) -> Result<(Reaped, Option<String>), SuperError> {
+        let syscall = match state {
+            ChildState::Signaled(libc::SIGSYS) => {
+                crate::seccomp_report::violation(pid, self.kmsg.as_ref())
+            }
+            _ => None,
+        };
+        Ok((sys::reap(pid)?, syscall))
+    }
+
+    /// The end of a run: nsjail's exit line, cgroup accounting and removal,
+    /// the report (recorded).
+    pub fn finish(
+        &mut self,
+        r: Running,
+        reaped: &Reaped,
+        syscall: Option<String>,
+        left: usize,
+    ) -> Report {
+        let wall = r.start.elapsed();
+        log_exit(r.pid, &r.remote, reaped.state, left);
+        let stats = if self.cgroups.is_active() {
+            Some(finish_cgroup(r.cg))
+        } else {
+            None
+        };
+        let mut report = finished_report(self.spec, reaped, wall, r.time_limit_hit, syscall, stats);
+        if r.remote != STANDALONE {
+            report.remote = Some(r.remote);
+        }
+        self.record(&mut report);
+        report
+    }
+
+    /// ONCE/RERUN: wait until `r` ends (time limit, signals, seccomp
+    /// notifications on the way), reap it and report. Returns the report
+    /// (exit code 128+signal after a fatal signal) and that signal.
+    fn run_to_end(
+        &mut self,
+        mut r: Running,
+        quit_is_fatal: bool,
+    ) -> Result<(Report, Option<i32>), SuperError> {
+        let outcome = self.wait(&mut r, quit_is_fatal)?;
+        let (reaped, syscall) = self.reap(r.pid, outcome.state)?;
+        let mut report = self.finish(r, &reaped, syscall, 0);
+        if let Some(s) = outcome.fatal_signal {
+            report.exit_code = 128 + s;
+        }
+        Ok((report, outcome.fatal_signal))
+    }
+
+    fn wait(&mut self, r: &mut Running, quit_is_fatal: bool) -> Result<Outcome, SuperError> {
+        let mut fatal_signal = None;
+        loop {
+            let state = sys::peek_child(r.pid)?;
+            if !matches!(state, ChildState::Running) {
+                return Ok(Outcome {
+                    state,
+                    fatal_signal,
+                });
+            }
+            let now = Instant::now();
+            if self.enforce_time_limit(r, now) {
+                continue;
+            }
+            let timeout = match r.deadline.filter(|_| !r.time_limit_hit) {
+                Some(d) => {
+                    let left = d.saturating_duration_since(now);
+                    (left.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32
+                }
+                None => -1,
+            };
+            // Also answers the traced jail's seccomp_unotify notifications.
+            if !self
+                .tracer
+                .poll_in(self.signals.fd().as_raw_fd(), timeout)?
+            {
+                continue;
+            }
+            while let Some(sig) = self.signals.next() {
+                match signal_action(sig, quit_is_fatal) {
+                    SignalAction::Stop(sig) => {
+                        fatal_signal = Some(sig);
+                        if self.spec.forward_signals {
+                            log::info!(
+                                "Forwarding signal {} ({sig}) to pid={}",
+                                sys::signal_name(sig),
+                                r.pid
+                            );
+                            sys::kill(r.pid, sig)?;
+                        } else {
+                            log::info!("Server stops due to fatal signal ({sig}) caught. Exiting");
+                            sys::kill(r.pid, libc::SIGKILL)?;
+                        }
+                    }
+                    SignalAction::List => display_jails(
+                        std::iter::once((r.pid, r.remote.as_str(), r.start)),
+                        self.spec.time_limit,
+                    ),
+                    SignalAction::Child | SignalAction::Ignore => {}
                 }
             }
-        };
-        match err {
-            None => Ok(self),
-            Some(error) => Err(fail_jail(
-                self.pid, self.cg, error, STANDALONE, live, self.start,
-            )),
         }
     }
 
-    /// Kill a parked jail that is not wanted any more; reap it, remove its cgroup.
-    pub fn abandon(self) {
-        let _ = sys::kill(self.pid, libc::SIGKILL);
-        let _ = sys::reap(self.pid);
-        finish_cgroup(self.cg);
+    /// The end of the supervisor: the tracer's report.
+    pub fn close(mut self) {
+        self.tracer.finish();
     }
 }
 
-/// A jail that failed before its exec (already killed, reaped, cleaned).
-#[derive(Debug)]
-pub struct LaunchFailure {
-    /// Why (the child's own words when it said something).
-    pub error: String,
-    /// The report of the failed run.
-    pub report: Box<Report>,
-}
-
-fn fail_jail(
-    pid: i32,
-    cg: Option<JailCgroup>,
-    error: String,
-    remote: &str,
-    live: usize,
-    start: Instant,
-) -> LaunchFailure {
-    let _ = sys::kill(pid, libc::SIGKILL);
-    let mut report = Report::setup_failed(error.clone(), 0);
-    if let Ok(reaped) = sys::reap(pid) {
-        log_exit(pid, remote, reaped.state, live);
-        report.user_ms = reaped.user_us / 1000;
-        report.sys_ms = reaped.sys_us / 1000;
-        report.max_rss_kb = reaped.max_rss_kb;
-    }
-    finish_cgroup(cg);
-    report.wall_ms = ms(start.elapsed());
-    LaunchFailure {
-        error,
-        report: Box::new(report),
-    }
-}
-
-/// The message for a failed clone3/unshare of the jail's namespaces: the
-/// cause and its fix, in particular for an unprivileged user.
-pub fn clone_failure(e: &sys::SysError, flags: u64) -> String {
-    let userns = flags & libc::CLONE_NEWUSER as u64 != 0;
-    let errno = e.source.raw_os_error();
-    let root = rustix::process::geteuid().is_root();
-    if !root && !userns && errno == Some(libc::EPERM) {
-        format!(
-            "{e}: without root (uid {}), the other namespaces need a user namespace to own them, \
-             and --disable_clone_newuser (clone_newuser: false) turned it off; drop that option, \
-             or run nsjail as root",
-            rustix::process::geteuid().as_raw()
-        )
-    } else if !root && userns && matches!(errno, Some(libc::EPERM | libc::ENOSPC | libc::EACCES)) {
-        format!(
-            "{e}: this host refuses user namespaces to unprivileged users \
-             (see /proc/sys/user/max_user_namespaces, kernel.unprivileged_userns_clone, \
-             kernel.apparmor_restrict_unprivileged_userns, or a container's seccomp policy); \
-             allow them, or run nsjail as root"
-        )
-    } else {
-        format!("{e} (namespaces need root or unprivileged user namespaces; try disabling some with --disable_clone_*)")
-    }
-}
-
-/// Launch one jail: clone, the parent's part (cgroup, id maps, `'D'`), wait
-/// for the exec (with `io.park`: for the child to be set up, see
-/// [`Launched::release`]). `live` = other jails alive, for the "PIDs left"
-/// log line. A failure kills, reaps and cleans the half-made jail.
-pub fn launch(
-    plan: &Plan,
-    cgroups: &Cgroups,
-    flags: u64,
-    io: &ChildIo,
-    live: usize,
-) -> Result<Launched, LaunchFailure> {
+/// Run one jail to completion; its report (`exit_code` is nsjail's).
+pub fn run_once(spec: &JailSpec, cgroups: &Cgroups) -> Result<Report, SuperError> {
     let start = Instant::now();
-    let fail = |error: String| LaunchFailure {
-        report: Box::new(Report::setup_failed(error.clone(), ms(start.elapsed()))),
-        error,
+    let mut sup = match Supervisor::new(spec, cgroups, None) {
+        Ok(s) => s,
+        Err(SuperError::Plan(e)) => {
+            return Ok(Report::setup_failed(e.to_string(), ms(start.elapsed())))
+        }
+        Err(e) => return Err(e),
     };
-    let (parent_sock, child_sock) = sys::socketpair().map_err(|e| fail(e.to_string()))?;
-    // A parked jail learns whether it is traced when it is released.
-    let mut claim = crate::unotify::try_claim(plan.unotify.is_some() && !io.park);
-    let pid = match sys::clone_process(flags) {
-        Ok(Forked::Child) => {
-            drop(parent_sock);
-            child::run(plan, child_sock, io, claim.is_some())
-        }
-        Ok(Forked::Parent(pid)) => pid,
-        Err(e) => {
-            return Err(fail(clone_failure(&e, flags)));
-        }
+    let report = match sup.launch(&ChildIo::default(), 0) {
+        Ok(r) => sup.run_to_end(r, true)?.0,
+        Err(f) => *f.report,
     };
-    drop(child_sock);
-
-    // Parent part, in nsjail's order: network (iface_own, MACVLAN), cgroups,
-    // then the id maps, then 'D'.
-    let mut jail_cg: Option<JailCgroup> = None;
-    let mut parent_setup = || -> Result<(), String> {
-        plan.net.setup_parent(pid).map_err(|e| e.to_string())?;
-        jail_cg = Some(cgroups.create_for(pid).map_err(|e| e.to_string())?);
-        if flags & libc::CLONE_NEWUSER as u64 != 0 {
-            user::write_maps(pid, &plan.spec.ids).map_err(|e| e.to_string())?;
-        }
-        sys::write_all(parent_sock.as_raw_fd(), b"D")
-            .map_err(|e| format!("releasing the child (pid={pid}): {e}"))
-    };
-    let setup_error = match parent_setup() {
-        Ok(()) if io.park => {
-            // The child sets itself up while we go on; release() waits.
-            return Ok(Launched {
-                pid,
-                cg: jail_cg,
-                start,
-                parked: Some(parent_sock),
-                unotify: plan.unotify.is_some(),
-            });
-        }
-        Ok(()) => read_child_error(&parent_sock, pid, claim.take()),
-        Err(parent_err) => {
-            // The child may have failed first (and explained why): prefer its words.
-            let _ = sys::kill(pid, libc::SIGKILL);
-            Some(read_child_error(&parent_sock, pid, claim.take()).unwrap_or(parent_err))
-        }
-    };
-    drop(parent_sock);
-    match setup_error {
-        None => Ok(Launched {
-            pid,
-            cg: jail_cg,
-            start,
-            parked: None,
-            unotify: plan.unotify.is_some(),
-        }),
-        Some(error) => Err(fail_jail(pid, jail_cg, error, remote_of(io), live, start)),
-    }
+    sup.close();
+    Ok(report)
 }
 
-/// A parked child's first message: [`child::PARKED`] (None) or its error.
-fn read_parked(sock: &OwnedFd) -> Option<String> {
-    let mut b = [0u8; 1];
-    match sys::read(sock.as_raw_fd(), &mut b) {
-        Ok(1) if b[0] == child::PARKED => None,
-        Ok(1) => {
-            let rest = read_child_error(sock, 0, None).unwrap_or_default();
-            Some(format!("{}{rest}", b[0] as char))
-        }
-        Ok(_) => Some("the child ended before it was set up".to_string()),
-        Err(e) => Some(format!("reading the child's status: {e}")),
-    }
-}
+/// How many RERUN jails are cloned ahead of the running one (measured on 2
+/// cores, /bin/true: 0 → ~500 runs/s, 1 → ~620, 2 → ~700, 3 → ~710).
+const PIPELINE: usize = 2;
 
-fn remote_of(io: &ChildIo) -> &str {
-    if io.remote.is_empty() {
-        STANDALONE
+/// RERUN: launch the command again after each exit until a fatal signal.
+/// Each run is a fresh jail (new namespaces, its own cgroup). Returns
+/// nsjail's exit code: 128+signal, or 255 when a jail cannot be launched.
+pub fn run_rerun(
+    spec: &JailSpec,
+    cgroups: &Cgroups,
+    sink: Option<&LineSink>,
+) -> Result<i32, SuperError> {
+    let mut sup = match Supervisor::new(spec, cgroups, sink) {
+        Ok(s) => s,
+        Err(SuperError::Plan(e)) => {
+            log::error!("Couldn't launch the child process: {e}");
+            return Ok(255);
+        }
+        Err(e) => return Err(e),
+    };
+    // Pipelined: while run n executes, runs n+1.. are cloned and set
+    // themselves up to just before the exec (parked), each in its own
+    // namespaces and cgroup; the next one is released the moment run n has
+    // been reaped, so runs stay strictly one after the other. None when each
+    // jail takes host interfaces (iface_own, MACVLAN with its address and
+    // MAC): they could not coexist. None without a PID namespace either: the
+    // running jail could then signal the jails cloned ahead (same uid) and
+    // end the whole loop.
+    let depth = if sup.has_parent_work() || !spec.namespaces.pid {
+        0
     } else {
-        &io.remote
-    }
-}
-
-/// Read the jail's cgroup accounting, then remove its directories.
-pub fn finish_cgroup(cg: Option<JailCgroup>) -> CgroupStats {
-    let Some(cg) = cg else {
-        return CgroupStats::default();
+        PIPELINE
     };
-    let stats = cg.stats();
-    cg.kill_all();
-    if let Err(e) = cg.remove() {
-        log::warn!("{e}");
+    let mut ahead: VecDeque<Result<Launched, LaunchFailure>> =
+        (0..depth).map(|_| sup.park()).collect();
+    let code = loop {
+        let next = ahead.pop_front().unwrap_or_else(|| sup.park());
+        let run = match sup.release(next) {
+            Ok(r) => r,
+            Err(f) => {
+                log::error!("Couldn't launch the child process: {}", f.error);
+                break 255;
+            }
+        };
+        if depth > 0 {
+            ahead.push_back(sup.park());
+        }
+        let (_, fatal) = sup.run_to_end(run, false)?;
+        if let Some(sig) = fatal {
+            break 128 + sig;
+        }
+    };
+    for l in ahead.into_iter().flatten() {
+        l.abandon();
     }
-    stats
+    sup.close();
+    Ok(code)
 }
 
 fn cgroup_fields(s: CgroupStats) -> crate::report::CgroupFields {
@@ -352,39 +548,6 @@ fn hit_cpu_rlimit(rlimit_cpu_secs: Option<u64>, sig: i32, cpu_us: u64) -> bool {
     (sig == libc::SIGKILL || sig == libc::SIGXCPU) && cpu_us + 50_000 >= limit_us
 }
 
-/// Read the socket until EOF (exec happened) or an error text arrives.
-/// With `claim`, the child sends its `seccomp_unotify` listener on the way
-/// (see [`crate::unotify::read_child_status`]).
-fn read_child_error(
-    sock: &OwnedFd,
-    pid: i32,
-    claim: Option<crate::unotify::Claim>,
-) -> Option<String> {
-    let buf = match crate::unotify::read_child_status(sock, pid, claim) {
-        Ok(b) => b,
-        Err(e) => return Some(format!("reading the child's status: {e}")),
-    };
-    if buf.is_empty() {
-        None
-    } else {
-        Some(String::from_utf8_lossy(&buf).into_owned())
-    }
-}
-
-/// nsjail's line for a reaped jail.
-pub fn log_exit(pid: i32, remote: &str, state: ChildState, left: usize) {
-    match state {
-        ChildState::Exited(c) => {
-            log::info!("pid={pid} ({remote}) exited with status: {c}, (PIDs left: {left})")
-        }
-        ChildState::Signaled(s) => log::info!(
-            "pid={pid} ({remote}) terminated with signal: {} ({s}), (PIDs left: {left})",
-            sys::signal_name(s)
-        ),
-        ChildState::Running => {}
-    }
-}
-
 /// nsjail's SIGUSR1/SIGQUIT listing: a count, then one line per live jail.
 pub fn display_jails<'a>(
     jails: impl ExactSizeIterator<Item = (i32, &'a str, Instant)>,
@@ -409,212 +572,4 @@ pub fn kill_for_time_limit(pid: i32, start: Instant, limit: u32, remote: &str) {
     log::info!("pid={pid} run time >= time limit ({run} >= {limit}) ({remote}). Killing it");
     let _ = sys::kill(pid, libc::SIGCONT);
     let _ = sys::kill(pid, libc::SIGKILL);
-}
-
-/// Run one jail to completion. Returns nsjail's exit code and the report.
-pub fn run_once(spec: &JailSpec, cgroups: &Cgroups) -> Result<Report, SuperError> {
-    let sfd = signal_fd()?;
-    let start = Instant::now();
-    let plan = match Plan::prepare(spec) {
-        Ok(p) => p,
-        Err(e) => {
-            return Ok(Report::setup_failed(e.to_string(), ms(start.elapsed())));
-        }
-    };
-    let kmsg = spec
-        .seccomp
-        .as_ref()
-        .and_then(|_| crate::seccomp_report::open_kmsg());
-    let flags = spec.namespaces.clone_flags();
-    let run = match launch(&plan, cgroups, flags, &ChildIo::default(), 0) {
-        Ok(l) => l,
-        Err(f) => return Ok(*f.report),
-    };
-    drop(plan);
-    let (report, _) = supervise_to_end(spec, run, &sfd, kmsg.as_ref(), true, cgroups)?;
-    Ok(report)
-}
-
-/// Supervise a launched jail until it ends, reap it, clean up, report.
-/// Returns the report (exit code already 128+signal after a fatal signal)
-/// and the fatal signal, if one arrived.
-fn supervise_to_end(
-    spec: &JailSpec,
-    run: Launched,
-    sfd: &OwnedFd,
-    kmsg: Option<&OwnedFd>,
-    quit_is_fatal: bool,
-    cgroups: &Cgroups,
-) -> Result<(Report, Option<i32>), SuperError> {
-    let Launched { pid, cg, start, .. } = run;
-    let outcome = supervise(spec, pid, start, sfd, quit_is_fatal)?;
-    let mut syscall = None;
-    if let ChildState::Signaled(libc::SIGSYS) = outcome.state {
-        syscall = crate::seccomp_report::violation(pid, kmsg);
-    }
-    let reaped = sys::reap(pid)?;
-    let wall = start.elapsed();
-    log_exit(pid, STANDALONE, reaped.state, 0);
-    let stats = if cgroups.is_active() {
-        Some(finish_cgroup(cg))
-    } else {
-        drop(cg);
-        None
-    };
-    let mut report = finished_report(spec, &reaped, wall, outcome.time_limit_hit, syscall, stats);
-    if let Some(s) = outcome.fatal_signal {
-        report.exit_code = 128 + s;
-    }
-    Ok((report, outcome.fatal_signal))
-}
-
-/// RERUN: launch the command again after each exit until a fatal signal.
-/// Each run is a fresh jail (new namespaces, its own cgroup). Returns
-/// nsjail's exit code: 128+signal, or 255 when a jail cannot be launched.
-pub fn run_rerun(
-    spec: &JailSpec,
-    cgroups: &Cgroups,
-    sink: Option<&LineSink>,
-) -> Result<i32, SuperError> {
-    let sfd = signal_fd()?;
-    let plan = match Plan::prepare(spec) {
-        Ok(p) => p,
-        Err(e) => {
-            log::error!("Couldn't launch the child process: {e}");
-            return Ok(255);
-        }
-    };
-    let kmsg = spec
-        .seccomp
-        .as_ref()
-        .and_then(|_| crate::seccomp_report::open_kmsg());
-    let flags = spec.namespaces.clone_flags();
-    // Pipelined: while run n executes, runs n+1.. are cloned and set
-    // themselves up to just before the exec (parked), each in its own
-    // namespaces and cgroup; the next one is released ('G') the moment run
-    // n has been reaped, so runs stay strictly one after the other.
-    let io = ChildIo {
-        park: true,
-        ..ChildIo::default()
-    };
-    // PIPELINE jails are cloned ahead and set themselves up concurrently;
-    // none when each jail takes host interfaces (iface_own, MACVLAN with
-    // its address and MAC): they could not coexist. None without a PID
-    // namespace either: the running jail could then signal the jails cloned
-    // ahead (same uid) and end the whole loop.
-    let depth = if plan.net.has_parent_work() || !spec.namespaces.pid {
-        0
-    } else {
-        PIPELINE
-    };
-    let mut ahead: std::collections::VecDeque<Result<Launched, LaunchFailure>> = (0..depth)
-        .map(|_| launch(&plan, cgroups, flags, &io, 0))
-        .collect();
-    for n in 1u64.. {
-        let next = ahead
-            .pop_front()
-            .unwrap_or_else(|| launch(&plan, cgroups, flags, &io, 0));
-        let run = match next.and_then(|p| p.release(0)) {
-            Ok(l) => l,
-            Err(mut f) => {
-                f.report.run = Some(n);
-                if let Some(s) = sink {
-                    s.append(&f.report);
-                }
-                log::error!("Couldn't launch the child process: {}", f.error);
-                abandon_all(ahead);
-                return Ok(255);
-            }
-        };
-        if depth > 0 {
-            ahead.push_back(launch(&plan, cgroups, flags, &io, 1));
-        }
-        let (mut report, fatal) = supervise_to_end(spec, run, &sfd, kmsg.as_ref(), false, cgroups)?;
-        report.run = Some(n);
-        if let Some(s) = sink {
-            s.append(&report);
-        }
-        if let Some(sig) = fatal {
-            abandon_all(ahead);
-            return Ok(128 + sig);
-        }
-    }
-    Ok(0)
-}
-
-/// How many RERUN jails are cloned ahead of the running one (measured on 2
-/// cores, /bin/true: 0 → ~500 runs/s, 1 → ~620, 2 → ~700, 3 → ~710).
-const PIPELINE: usize = 2;
-
-fn abandon_all(ahead: std::collections::VecDeque<Result<Launched, LaunchFailure>>) {
-    for l in ahead.into_iter().flatten() {
-        l.abandon();
-    }
-}
-
-struct Outcome {
-    state: ChildState,
-    time_limit_hit: bool,
-    fatal_signal: Option<i32>,
-}
-
-fn supervise(
-    spec: &JailSpec,
-    pid: i32,
-    start: Instant,
-    sfd: &OwnedFd,
-    quit_is_fatal: bool,
-) -> Result<Outcome, SuperError> {
-    let limit = spec.time_limit;
-    let deadline = (limit > 0).then(|| start + Duration::from_secs(limit as u64));
-    let mut time_limit_hit = false;
-    let mut fatal_signal = None;
-    loop {
-        let state = sys::peek_child(pid)?;
-        if !matches!(state, ChildState::Running) {
-            return Ok(Outcome {
-                state,
-                time_limit_hit,
-                fatal_signal,
-            });
-        }
-        let now = Instant::now();
-        if let Some(d) = deadline.filter(|_| !time_limit_hit) {
-            if now >= d {
-                kill_for_time_limit(pid, start, limit, STANDALONE);
-                time_limit_hit = true;
-                continue;
-            }
-        }
-        let timeout = match deadline.filter(|_| !time_limit_hit) {
-            Some(d) => {
-                let left = d.saturating_duration_since(now);
-                (left.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32
-            }
-            None => -1,
-        };
-        // Also answers the traced jail's seccomp_unotify notifications.
-        if !crate::unotify::poll_in(sfd.as_raw_fd(), timeout)? {
-            continue;
-        }
-        while let Some(sig) = sys::signalfd_read(sfd) {
-            let fatal = matches!(sig, libc::SIGINT | libc::SIGTERM | libc::SIGHUP)
-                || (sig == libc::SIGQUIT && quit_is_fatal);
-            if fatal {
-                fatal_signal = Some(sig);
-                if spec.forward_signals {
-                    log::info!(
-                        "Forwarding signal {} ({sig}) to pid={pid}",
-                        sys::signal_name(sig)
-                    );
-                    sys::kill(pid, sig)?;
-                } else {
-                    log::info!("Server stops due to fatal signal ({sig}) caught. Exiting");
-                    sys::kill(pid, libc::SIGKILL)?;
-                }
-            } else if sig == libc::SIGUSR1 || sig == libc::SIGQUIT {
-                display_jails(std::iter::once((pid, STANDALONE, start)), limit);
-            }
-        }
-    }
 }

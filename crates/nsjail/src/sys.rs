@@ -683,6 +683,43 @@ pub fn sigprocmask(how: libc::c_int, set: &libc::sigset_t) -> SysResult<()> {
     check(rc as libc::c_long, "sigprocmask", || how.to_string()).map(|_| ())
 }
 
+/// pthread_sigmask(how, set) for the calling thread; returns the previous mask.
+pub fn thread_sigmask(how: libc::c_int, set: &libc::sigset_t) -> SysResult<libc::sigset_t> {
+    let mut old = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: `set` is an initialised sigset and `old` a writable one.
+    let rc = unsafe { libc::pthread_sigmask(how, set, old.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(err_from(
+            "pthread_sigmask",
+            how.to_string(),
+            io::Error::from_raw_os_error(rc),
+        ));
+    }
+    // SAFETY: pthread_sigmask filled `old`.
+    Ok(unsafe { old.assume_init() })
+}
+
+/// Set `sig`'s disposition to SIG_IGN; returns the previous action.
+pub fn ignore_signal(sig: libc::c_int) -> SysResult<libc::sigaction> {
+    // SAFETY: sigaction is plain data; all-zero is an empty action.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = libc::SIG_IGN;
+    let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: `act` is a valid action installing SIG_IGN (no code of ours
+    // runs in signal context); `old` is writable.
+    let rc = unsafe { libc::sigaction(sig, &act, old.as_mut_ptr()) };
+    check(rc as libc::c_long, "sigaction", || sig.to_string())?;
+    // SAFETY: sigaction filled `old`.
+    Ok(unsafe { old.assume_init() })
+}
+
+/// Put back an action returned by [`ignore_signal`].
+pub fn restore_signal(sig: libc::c_int, old: &libc::sigaction) -> SysResult<()> {
+    // SAFETY: `old` is an action the kernel gave us for this signal.
+    let rc = unsafe { libc::sigaction(sig, old, std::ptr::null_mut()) };
+    check(rc as libc::c_long, "sigaction", || sig.to_string()).map(|_| ())
+}
+
 /// Unblock every signal.
 pub fn unblock_all_signals() -> SysResult<()> {
     let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
@@ -727,40 +764,164 @@ pub fn signalfd_read(fd: &OwnedFd) -> Option<libc::c_int> {
     Some(unsafe { info.assume_init() }.ssi_signo as libc::c_int)
 }
 
-/// poll(2) one fd for input with a timeout in ms (-1 = forever).
-/// Returns whether it is readable; EINTR counts as "not readable".
-pub fn poll_in(fd: RawFd, timeout_ms: i32) -> SysResult<bool> {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-    if rc < 0 {
-        if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            return Ok(false);
+/// Everything a helper writes into `fd` until it closes it (or exits); a
+/// read error ends the message as EOF does.
+pub fn read_to_eof(fd: RawFd) -> Vec<u8> {
+    let mut msg = Vec::new();
+    let mut buf = [0u8; 512];
+    while let Ok(n) = read(fd, &mut buf) {
+        if n == 0 {
+            break;
         }
-        return Err(err("poll", fd.to_string()));
+        msg.extend_from_slice(&buf[..n]);
     }
-    Ok(rc > 0)
+    msg
+}
+
+/// poll(2): the one wrapper. EINTR returns `Ok(0)` (nothing ready).
+fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid, writable slice of pollfds of the given length.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(e);
+    }
+    Ok(rc as usize)
+}
+
+fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+/// Wait up to `timeout_ms` (-1 = forever) for `fd` to be readable.
+/// EINTR counts as "not readable".
+pub fn poll_in(fd: RawFd, timeout_ms: i32) -> SysResult<bool> {
+    let mut p = [pollfd(fd, libc::POLLIN)];
+    poll(&mut p, timeout_ms)
+        .map(|n| n > 0)
+        .map_err(|e| err_from("poll", fd.to_string(), e))
+}
+
+/// Wait for two descriptors: (`a` has an event, `b` has an event).
+pub fn poll_two(a: RawFd, b: RawFd, timeout_ms: i32) -> io::Result<(bool, bool)> {
+    let mut p = [pollfd(a, libc::POLLIN), pollfd(b, libc::POLLIN)];
+    poll(&mut p, timeout_ms)?;
+    Ok((p[0].revents != 0, p[1].revents != 0))
+}
+
+/// (readable, hung up) of `fd`, without waiting.
+pub fn poll_now(fd: RawFd) -> (bool, bool) {
+    let mut p = [pollfd(fd, libc::POLLIN)];
+    if !matches!(poll(&mut p, 0), Ok(n) if n > 0) {
+        return (false, false);
+    }
+    (
+        p[0].revents & libc::POLLIN != 0,
+        p[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
+    )
 }
 
 /// Whether the other end of the stream socket `fd` has been closed
 /// (poll(2) with no wait: POLLHUP/POLLRDHUP). Errors count as closed: the
 /// caller uses it to learn that its parent is gone.
 pub fn peer_closed(fd: RawFd) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLRDHUP,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, no wait.
-    let rc = unsafe { libc::poll(&mut p, 1, 0) };
-    if rc < 0 {
-        return io::Error::last_os_error().kind() != io::ErrorKind::Interrupted;
+    let mut p = [pollfd(fd, libc::POLLRDHUP)];
+    match poll(&mut p, 0) {
+        Err(_) => true,
+        Ok(_) => {
+            p[0].revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR | libc::POLLNVAL) != 0
+        }
     }
-    p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
+const CMSG_BUF: usize = 64;
+
+/// sendmsg one byte with `fd` attached (SCM_RIGHTS).
+pub fn send_fd(sock: RawFd, byte: u8, fd: RawFd) -> io::Result<()> {
+    let mut data = [byte];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr() as *mut libc::c_void,
+        iov_len: 1,
+    };
+    let mut cbuf = [0u64; CMSG_BUF / 8];
+    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as _;
+    // SAFETY: the control buffer (aligned, CMSG_BUF bytes) holds one
+    // header with one int, as msg_controllen says; CMSG_* stay inside it.
+    let rc = unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd);
+        libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL)
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// recvmsg into `buf`, taking a descriptor passed with the data.
+pub fn recv_with_fd(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    loop {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        let mut cbuf = [0u64; CMSG_BUF / 8];
+        // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = CMSG_BUF as _;
+        // SAFETY: `msg` describes `buf` and `cbuf`, both alive and writable.
+        let rc = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let mut fd = None;
+        // SAFETY: the kernel filled `msg_controllen` bytes of `cbuf`; the
+        // CMSG_* walk stays within them. Each SCM_RIGHTS int is a
+        // descriptor now owned by us (closed if more than one arrived).
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                    let hdr = libc::CMSG_LEN(0) as usize;
+                    let n =
+                        ((*c).cmsg_len as usize).saturating_sub(hdr) / std::mem::size_of::<RawFd>();
+                    let data = libc::CMSG_DATA(c) as *const RawFd;
+                    for k in 0..n {
+                        let raw = std::ptr::read_unaligned(data.add(k));
+                        let owned = OwnedFd::from_raw_fd(raw);
+                        if fd.is_none() {
+                            fd = Some(owned);
+                        }
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        return Ok((rc as usize, fd));
+    }
 }
 
 /// kill(2). ESRCH is not an error (the process is already gone).
