@@ -5571,6 +5571,214 @@ pub(crate) static SYSCALLS: &[Syscall] = &[
             },
         ]),
     },
+    Syscall {
+        nr: 463,
+        name: "setxattrat",
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 8,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "name",
+                size: 8,
+            },
+            Arg {
+                name: "uargs",
+                size: 8,
+            },
+            Arg {
+                name: "usize",
+                size: 8,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 464,
+        name: "getxattrat",
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 8,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "name",
+                size: 8,
+            },
+            Arg {
+                name: "uargs",
+                size: 8,
+            },
+            Arg {
+                name: "usize",
+                size: 8,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 465,
+        name: "listxattrat",
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 8,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "list",
+                size: 8,
+            },
+            Arg {
+                name: "size",
+                size: 8,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 466,
+        name: "removexattrat",
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 8,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "name",
+                size: 8,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 467,
+        name: "open_tree_attr",
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "filename",
+                size: 8,
+            },
+            Arg {
+                name: "flags",
+                size: 4,
+            },
+            Arg {
+                name: "uattr",
+                size: 8,
+            },
+            Arg {
+                name: "usize",
+                size: 8,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 468,
+        name: "file_getattr",
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "filename",
+                size: 8,
+            },
+            Arg {
+                name: "ufattr",
+                size: 8,
+            },
+            Arg {
+                name: "usize",
+                size: 8,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 469,
+        name: "file_setattr",
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "filename",
+                size: 8,
+            },
+            Arg {
+                name: "ufattr",
+                size: 8,
+            },
+            Arg {
+                name: "usize",
+                size: 8,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 470,
+        name: "listns",
+        args: Some(&[
+            Arg {
+                name: "req",
+                size: 8,
+            },
+            Arg {
+                name: "ns_ids",
+                size: 8,
+            },
+            Arg {
+                name: "nr_ns_ids",
+                size: 8,
+            },
+            Arg {
+                name: "flags",
+                size: 4,
+            },
+        ]),
+    },
 ];
 
 /// Every accepted name (kernel names and Kafel's entry-point spellings),
@@ -5628,6 +5836,8 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("fcntl", 25),
     ("fdatasync", 82),
     ("fgetxattr", 10),
+    ("file_getattr", 322),
+    ("file_setattr", 323),
     ("finit_module", 256),
     ("flistxattr", 13),
     ("flock", 32),
@@ -5673,6 +5883,7 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("gettimeofday", 168),
     ("getuid", 173),
     ("getxattr", 8),
+    ("getxattrat", 318),
     ("init_module", 104),
     ("inotify_add_watch", 27),
     ("inotify_init1", 26),
@@ -5701,7 +5912,9 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("linkat", 37),
     ("listen", 200),
     ("listmount", 312),
+    ("listns", 324),
     ("listxattr", 11),
+    ("listxattrat", 319),
     ("llistxattr", 12),
     ("lookup_dcookie", 18),
     ("lremovexattr", 15),
@@ -5752,6 +5965,7 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("newuname", 159),
     ("open_by_handle_at", 248),
     ("open_tree", 282),
+    ("open_tree_attr", 321),
     ("openat", 55),
     ("openat2", 291),
     ("perf_event_open", 240),
@@ -5791,6 +6005,7 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("recvmsg", 211),
     ("remap_file_pages", 233),
     ("removexattr", 14),
+    ("removexattrat", 320),
     ("renameat", 38),
     ("renameat2", 259),
     ("request_key", 217),
@@ -5850,6 +6065,7 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("settimeofday", 169),
     ("setuid", 145),
     ("setxattr", 5),
+    ("setxattrat", 317),
     ("shmat", 195),
     ("shmctl", 194),
     ("shmdt", 196),

@@ -6154,37 +6154,210 @@ pub(crate) static SYSCALLS: &[Syscall] = &[
     Syscall {
         nr: 463,
         name: "setxattrat",
-        args: None,
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "name",
+                size: 4,
+            },
+            Arg {
+                name: "uargs",
+                size: 4,
+            },
+            Arg {
+                name: "usize",
+                size: 4,
+            },
+        ]),
     },
     Syscall {
         nr: 464,
         name: "getxattrat",
-        args: None,
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "name",
+                size: 4,
+            },
+            Arg {
+                name: "uargs",
+                size: 4,
+            },
+            Arg {
+                name: "usize",
+                size: 4,
+            },
+        ]),
     },
     Syscall {
         nr: 465,
         name: "listxattrat",
-        args: None,
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "list",
+                size: 4,
+            },
+            Arg {
+                name: "size",
+                size: 4,
+            },
+        ]),
     },
     Syscall {
         nr: 466,
         name: "removexattrat",
-        args: None,
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "name",
+                size: 4,
+            },
+        ]),
     },
     Syscall {
         nr: 467,
         name: "open_tree_attr",
-        args: None,
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "filename",
+                size: 4,
+            },
+            Arg {
+                name: "flags",
+                size: 4,
+            },
+            Arg {
+                name: "uattr",
+                size: 4,
+            },
+            Arg {
+                name: "usize",
+                size: 4,
+            },
+        ]),
     },
     Syscall {
         nr: 468,
         name: "file_getattr",
-        args: None,
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "filename",
+                size: 4,
+            },
+            Arg {
+                name: "ufattr",
+                size: 4,
+            },
+            Arg {
+                name: "usize",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+        ]),
     },
     Syscall {
         nr: 469,
         name: "file_setattr",
-        args: None,
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "filename",
+                size: 4,
+            },
+            Arg {
+                name: "ufattr",
+                size: 4,
+            },
+            Arg {
+                name: "usize",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 470,
+        name: "listns",
+        args: Some(&[
+            Arg {
+                name: "req",
+                size: 4,
+            },
+            Arg {
+                name: "ns_ids",
+                size: 4,
+            },
+            Arg {
+                name: "nr_ns_ids",
+                size: 4,
+            },
+            Arg {
+                name: "flags",
+                size: 4,
+            },
+        ]),
     },
     Syscall {
         nr: 983041,
@@ -6237,9 +6410,9 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("bdflush", 110),
     ("bind", 249),
     ("bpf", 353),
-    ("breakpoint", 434),
+    ("breakpoint", 435),
     ("brk", 37),
-    ("cacheflush", 435),
+    ("cacheflush", 436),
     ("cachestat", 415),
     ("capget", 157),
     ("capset", 158),
@@ -6336,7 +6509,7 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("futimesat_time32", 293),
     ("get_mempolicy", 287),
     ("get_robust_list", 306),
-    ("get_tls", 439),
+    ("get_tls", 440),
     ("getcpu", 312),
     ("getcwd", 156),
     ("getdents", 116),
@@ -6416,6 +6589,7 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("linkat", 297),
     ("listen", 251),
     ("listmount", 422),
+    ("listns", 434),
     ("listxattr", 201),
     ("listxattrat", 429),
     ("llistxattr", 202),
@@ -6598,7 +6772,7 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("set_mempolicy_home_node", 414),
     ("set_robust_list", 305),
     ("set_tid_address", 223),
-    ("set_tls", 438),
+    ("set_tls", 439),
     ("setdomainname", 100),
     ("setfsgid", 187),
     ("setfsgid16", 114),
@@ -6711,8 +6885,8 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("unshare", 304),
     ("uselib", 70),
     ("userfaultfd", 355),
-    ("usr26", 436),
-    ("usr32", 437),
+    ("usr26", 437),
+    ("usr32", 438),
     ("ustat", 49),
     ("utime", 26),
     ("utime32", 26),

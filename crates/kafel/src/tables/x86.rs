@@ -6316,22 +6316,210 @@ pub(crate) static SYSCALLS: &[Syscall] = &[
     Syscall {
         nr: 463,
         name: "setxattrat",
-        args: None,
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "name",
+                size: 4,
+            },
+            Arg {
+                name: "uargs",
+                size: 4,
+            },
+            Arg {
+                name: "usize",
+                size: 4,
+            },
+        ]),
     },
     Syscall {
         nr: 464,
         name: "getxattrat",
-        args: None,
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "name",
+                size: 4,
+            },
+            Arg {
+                name: "uargs",
+                size: 4,
+            },
+            Arg {
+                name: "usize",
+                size: 4,
+            },
+        ]),
     },
     Syscall {
         nr: 465,
         name: "listxattrat",
-        args: None,
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "list",
+                size: 4,
+            },
+            Arg {
+                name: "size",
+                size: 4,
+            },
+        ]),
     },
     Syscall {
         nr: 466,
         name: "removexattrat",
-        args: None,
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "pathname",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+            Arg {
+                name: "name",
+                size: 4,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 467,
+        name: "open_tree_attr",
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "filename",
+                size: 4,
+            },
+            Arg {
+                name: "flags",
+                size: 4,
+            },
+            Arg {
+                name: "uattr",
+                size: 4,
+            },
+            Arg {
+                name: "usize",
+                size: 4,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 468,
+        name: "file_getattr",
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "filename",
+                size: 4,
+            },
+            Arg {
+                name: "ufattr",
+                size: 4,
+            },
+            Arg {
+                name: "usize",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 469,
+        name: "file_setattr",
+        args: Some(&[
+            Arg {
+                name: "dfd",
+                size: 4,
+            },
+            Arg {
+                name: "filename",
+                size: 4,
+            },
+            Arg {
+                name: "ufattr",
+                size: 4,
+            },
+            Arg {
+                name: "usize",
+                size: 4,
+            },
+            Arg {
+                name: "at_flags",
+                size: 4,
+            },
+        ]),
+    },
+    Syscall {
+        nr: 470,
+        name: "listns",
+        args: Some(&[
+            Arg {
+                name: "req",
+                size: 4,
+            },
+            Arg {
+                name: "ns_ids",
+                size: 4,
+            },
+            Arg {
+                name: "nr_ns_ids",
+                size: 4,
+            },
+            Arg {
+                name: "flags",
+                size: 4,
+            },
+        ]),
     },
 ];
 
@@ -6422,6 +6610,8 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("fcntl64", 221),
     ("fdatasync", 148),
     ("fgetxattr", 229),
+    ("file_getattr", 457),
+    ("file_setattr", 458),
     ("finit_module", 346),
     ("flistxattr", 232),
     ("flock", 143),
@@ -6546,6 +6736,7 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("linkat", 299),
     ("listen", 359),
     ("listmount", 447),
+    ("listns", 459),
     ("listxattr", 230),
     ("listxattrat", 454),
     ("llistxattr", 231),
@@ -6628,6 +6819,7 @@ pub(crate) static NAMES: &[(&str, u16)] = &[
     ("open", 5),
     ("open_by_handle_at", 338),
     ("open_tree", 417),
+    ("open_tree_attr", 456),
     ("openat", 291),
     ("openat2", 426),
     ("pause", 29),
