@@ -59,6 +59,16 @@ use std::path::PathBuf;
 pub use arch::{Arch, AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64};
 pub use policy::{CmpOp, Cond, Policy, Rule, Val};
 
+/// `__X32_SYSCALL_BIT`: on x86_64, a syscall number with this bit set uses the x32
+/// ABI yet passes the `AUDIT_ARCH_X86_64` check. Unless the policy says
+/// `#pragma x32`, every x86_64 filter gives numbers at or above it the
+/// foreign-architecture verdict (KILL), as libseccomp does.
+pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// The largest errno the kernel returns for `ERRNO(n)` (`MAX_ERRNO`); a larger
+/// `n` (accepted up to 65535, as in C Kafel) reaches the program as 4095.
+pub const MAX_ERRNO: u32 = 4095;
+
 /// `SECCOMP_RET_KILL_THREAD` (also `SECCOMP_RET_KILL`): Kafel's `KILL`/`DENY`.
 pub const RET_KILL_THREAD: u32 = 0x0000_0000;
 /// `SECCOMP_RET_KILL_PROCESS`.
@@ -121,6 +131,49 @@ pub struct Program {
     /// Number of syscall rules in the effective policy (main policy with `USE`
     /// expanded; rules whose condition is always false are not counted).
     pub rule_count: usize,
+    /// What the policy says that is legal but likely not meant (see [`Warning`]);
+    /// `nsjail --check` prints them. Empty for a clean policy.
+    pub warnings: Vec<Warning>,
+}
+
+/// The kinds of [`Warning`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WarningKind {
+    /// A C Kafel argument name that C Kafel's table puts at another position than
+    /// the kernel's declaration of the syscall (`futex_wait { timeout }`,
+    /// `statmount { smbuf }`, ...): it reads the kernel's argument here, so the
+    /// filter differs from C Kafel's; or a Kafel name with no kernel counterpart,
+    /// which reads Kafel's position (the same filter as C Kafel's).
+    KafelArgument,
+    /// `ERRNO(n)` with `n` above [`MAX_ERRNO`]: the program sees errno 4095.
+    ErrnoAboveMax,
+}
+
+/// A policy that compiles but probably does not do what its author meant,
+/// displayed as `LINE:COL: warning: message` (prefixed with `FILE:` in an
+/// included file).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct Warning {
+    /// What kind of warning it is.
+    pub kind: WarningKind,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column (in bytes).
+    pub col: u32,
+    /// What is wrong and what to write instead.
+    pub message: String,
+    /// The included file the warning is in; `None` for the policy text itself.
+    pub file: Option<String>,
+}
+
+impl Warning {
+    fn render(&self) -> String {
+        match &self.file {
+            Some(f) => format!("{f}:{}:{}: warning: {}", self.line, self.col, self.message),
+            None => format!("{}:{}: warning: {}", self.line, self.col, self.message),
+        }
+    }
 }
 
 /// A policy error, displayed as Kafel prints it: `LINE:COL: message` (1-based),
@@ -165,7 +218,8 @@ pub fn parse(policy: &str, opts: &CompileOptions) -> Result<Policy, Error> {
     policy::resolve(program, opts.arch)
 }
 
-/// Compiles a Kafel policy to a seccomp-BPF program.
+/// Compiles a Kafel policy to a seccomp-BPF program. [`Program::warnings`] lists
+/// what a `--check` should report.
 pub fn compile(policy: &str, opts: &CompileOptions) -> Result<Program, Error> {
     let resolved = parse(policy, opts)?;
     compile_policy(&resolved)
@@ -176,6 +230,7 @@ pub fn compile_policy(policy: &Policy) -> Result<Program, Error> {
     Ok(Program {
         filter: codegen::generate(policy)?,
         rule_count: policy.rules.len(),
+        warnings: policy.warnings.clone(),
     })
 }
 
@@ -199,9 +254,23 @@ pub fn syscall_names(arch: Arch) -> impl Iterator<Item = (&'static str, u32)> {
     tables::all_names(arch)
 }
 
-/// The named arguments of syscall `name` on `arch`, if the kernel names them.
+/// The named arguments of syscall `name` on `arch` (the kernel's name of each), if
+/// the kernel or C Kafel's table names them. See [`syscall_arg_aliases`] for every
+/// accepted name. A position without a name (a register C Kafel's table skips)
+/// is "".
 pub fn syscall_arg_names(arch: Arch, name: &str) -> Option<Vec<&'static str>> {
+    tables::lookup(arch, name)?.args.map(|a| {
+        a.iter()
+            .map(|a| a.names.first().copied().unwrap_or(""))
+            .collect()
+    })
+}
+
+/// Every accepted name of each argument of syscall `name` on `arch`: the kernel's
+/// name first, then C Kafel's names for the same argument. `None` when the
+/// syscall has no named arguments.
+pub fn syscall_arg_aliases(arch: Arch, name: &str) -> Option<Vec<Vec<&'static str>>> {
     tables::lookup(arch, name)?
         .args
-        .map(|a| a.iter().map(|a| a.name).collect())
+        .map(|a| a.iter().map(|a| a.names.to_vec()).collect())
 }
