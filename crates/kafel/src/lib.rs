@@ -23,10 +23,26 @@
 //! `|`, `&&`, `||`, `!`, parentheses and `,` (lowest-precedence or). The first
 //! matching rule, in source order with `USE` expanded in place, decides.
 //!
+//! C Kafel's architecture guards are accepted: `name ON arch` and
+//! `name ON { arch, ... }`, before an argument block (`fcntl ON x86_64 { fd == 3 }`);
+//! a guarded rule applies only when compiling for a named architecture, and is
+//! not checked otherwise (its syscall may not exist). Names are C Kafel's
+//! (`x86_64`/`amd64`, `aarch64`/`arm64`, `x86`/`i386`, `arm`, `mips`/`mipso32`,
+//! `mips64`, `riscv64`/`rv64`, `m68k`; any case); unknown or repeated ones are
+//! errors.
+//!
 //! Differences from the C Kafel, all deliberate:
 //! * syscall names are the kernel's names **and** Kafel's entry-point spellings
-//!   (`umount2` and `umount`, `fstat` and `newfstat`, ...);
-//! * `ERRNO(n)` is limited to 0..=4095 (the kernel clamps larger values anyway);
+//!   (`umount2` and `umount`, `fstat` and `newfstat`, ...), and argument names
+//!   are the kernel's **and** C Kafel's (`getrandom { len }` and `{ count }`);
+//!   where C Kafel's table puts a name at another position than the kernel's
+//!   declaration, the kernel's position wins and [`Program::warnings`] says so;
+//! * on x86_64, syscall numbers from [`X32_SYSCALL_BIT`] up (the x32 ABI, which
+//!   passes the `AUDIT_ARCH_X86_64` check) get the foreign-architecture verdict
+//!   (KILL) unless the policy says `#pragma x32` (a file-scope statement; then
+//!   the rules and `DEFAULT` decide them, as in C Kafel);
+//! * `ERRNO(n)` is accepted up to 65535 as in C Kafel, with a warning above 4095
+//!   (the kernel returns at most 4095);
 //! * octal literals with digits 8 or 9 (`09`) are errors (C Kafel reads them as 0);
 //! * `\r` counts as whitespace; an unterminated comment is reported where it starts;
 //! * a `#define`d constant is accepted where a number is expected in `ERRNO(..)`,
