@@ -77,6 +77,7 @@ fn real_main() -> Result<u8, Fatal> {
             .as_ref()
             .and_then(|f| f.clone3_trap())
             .into_iter()
+            .chain(filter.iter().flat_map(|f| f.warnings.clone()))
             .collect();
         print!(
             "{}",

@@ -25,6 +25,8 @@ pub struct Filter {
     insns: Vec<libc::sock_filter>,
     /// Number of policy rules (for `--check`).
     pub rule_count: usize,
+    /// The compiler's warnings, one line each (for `--check`).
+    pub warnings: Vec<String>,
     log: bool,
 }
 
@@ -46,6 +48,11 @@ pub fn prepare(cfg: &config::NsJailConfig) -> Result<Option<Filter>, SeccompErro
     Ok(Some(Filter {
         insns: to_libc(&prog.filter),
         rule_count: prog.rule_count,
+        warnings: prog
+            .warnings
+            .iter()
+            .map(|w| format!("seccomp policy {w}"))
+            .collect(),
         log: cfg.seccomp_log(),
     }))
 }
@@ -96,6 +103,7 @@ pub fn compile_tracing(policy: &str) -> Result<Filter, SeccompError> {
     Ok(Filter {
         insns,
         rule_count: prog.rule_count,
+        warnings: Vec::new(),
         log: false,
     })
 }
@@ -209,6 +217,7 @@ mod tests {
         Filter {
             insns: to_libc(&prog.filter),
             rule_count: prog.rule_count,
+            warnings: Vec::new(),
             log: false,
         }
     }
