@@ -54,6 +54,9 @@ pub(crate) enum SyscallSpec {
 #[derive(Clone, Debug)]
 pub(crate) struct Filter {
     pub(crate) spec: SyscallSpec,
+    /// `ON arch` / `ON { arch, ... }`: the architectures the rule applies to (a
+    /// set of `ARCH_*` bits); `None` for every architecture.
+    pub(crate) archs: Option<u32>,
     /// `name(a, b, ...)`: argument names declared in the rule (each 8 bytes wide).
     pub(crate) custom_args: Option<Vec<String>>,
     pub(crate) expr: Option<Expr>,
@@ -83,4 +86,37 @@ pub(crate) struct Program {
     pub(crate) policies: Vec<PolicyDef>,
     pub(crate) main: Option<usize>,
     pub(crate) default: Option<u32>,
+    /// `#pragma x32`: x32 syscall numbers are decided by the rules.
+    pub(crate) x32_rules: bool,
+    /// Warnings found while parsing.
+    pub(crate) warnings: Vec<crate::Warning>,
+}
+
+/// The architecture names C Kafel accepts after `ON` (case-insensitive), each
+/// with its bit. Kafel knows more architectures than this crate has tables for;
+/// a rule guarded by one of those only is accepted and applies nowhere here.
+pub(crate) const GUARD_ARCHS: &[(&str, u32)] = &[
+    ("arm", 1 << 0),
+    ("aarch64", 1 << 1),
+    ("arm64", 1 << 1),
+    ("x86_64", 1 << 2),
+    ("amd64", 1 << 2),
+    ("x86", 1 << 3),
+    ("i386", 1 << 3),
+    ("mips", 1 << 4),
+    ("mipso32", 1 << 4),
+    ("mips64", 1 << 5),
+    ("riscv64", 1 << 6),
+    ("rv64", 1 << 6),
+    ("m68k", 1 << 7),
+];
+
+/// The `ON` bit of a target architecture.
+pub(crate) fn guard_bit(arch: crate::Arch) -> u32 {
+    match arch {
+        crate::Arch::Arm => 1 << 0,
+        crate::Arch::Aarch64 => 1 << 1,
+        crate::Arch::X86_64 => 1 << 2,
+        crate::Arch::X86 => 1 << 3,
+    }
 }

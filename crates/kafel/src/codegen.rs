@@ -7,6 +7,7 @@
 //! jeq #AUDIT_ARCH, dispatch, kill      ; foreign architecture -> KILL
 //! ld  [nr]                             ; dispatch
 //! jge #n ...                           ; balanced binary search over number ranges
+//!                                      ; (x86_64: 0x40000000.. is a range -> KILL)
 //! ...                                  ; ret #action, or a jump into ...
 //! argument checks per syscall          ; first matching rule wins
 //! ```
@@ -20,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::bpf::*;
 use crate::policy::{CmpOp, Cond, Policy, Val};
-use crate::{Error, SockFilter, RET_KILL_THREAD};
+use crate::{Error, SockFilter, RET_KILL_THREAD, X32_SYSCALL_BIT};
 
 const MAX_JUMP: usize = 255;
 
@@ -444,9 +445,15 @@ type Chain<'a> = (Vec<(&'a Cond, u32)>, u32);
 
 /// Compiles the effective policy to BPF.
 pub(crate) fn generate(policy: &Policy) -> Result<Vec<SockFilter>, Error> {
+    // On x86_64 numbers from the x32 bit up get the foreign-architecture verdict
+    // (unless `#pragma x32`): rules for them can never match.
+    let foreign_from = policy.x32_is_foreign().then_some(X32_SYSCALL_BIT);
     let mut chains: BTreeMap<u32, Chain<'_>> = BTreeMap::new();
     let mut decided: BTreeMap<u32, bool> = BTreeMap::new();
     for rule in &policy.rules {
+        if foreign_from.is_some_and(|f| rule.nr >= f) {
+            continue;
+        }
         if decided.get(&rule.nr).copied().unwrap_or(false) {
             continue; // an earlier unconditional rule always wins
         }
@@ -489,21 +496,27 @@ pub(crate) fn generate(policy: &Policy) -> Result<Vec<SockFilter>, Error> {
         _ => ranges.push((start, t)),
     };
     let mut next = 0u32;
+    let mut covered = false;
     for (&nr, &t) in &targets {
         if nr > next {
             add(next, default);
         }
         add(nr, t);
         if nr == u32::MAX {
+            covered = true;
             break;
         }
         next = nr + 1;
     }
-    if targets
-        .last_key_value()
-        .is_none_or(|(&nr, _)| nr < u32::MAX)
-    {
-        add(next, default);
+    match foreign_from {
+        Some(from) => {
+            if next < from {
+                add(next, default);
+            }
+            add(from, Target::Ret(RET_KILL_THREAD));
+        }
+        None if !covered => add(next, default),
+        None => {}
     }
 
     let dispatch = em.tree(&ranges);

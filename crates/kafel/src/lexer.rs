@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use crate::Error;
+use crate::{Error, Warning, WarningKind};
 
 /// Maximum nesting of `#include` (Kafel's limit).
 pub(crate) const MAX_INCLUDE_DEPTH: usize = 16;
@@ -22,6 +22,16 @@ pub(crate) struct Loc {
 }
 
 impl Loc {
+    pub(crate) fn warning(&self, kind: WarningKind, message: impl Into<String>) -> Warning {
+        Warning {
+            kind,
+            line: self.line,
+            col: self.col,
+            message: message.into(),
+            file: self.file.as_deref().map(str::to_owned),
+        }
+    }
+
     pub(crate) fn error(&self, message: impl Into<String>) -> Error {
         Error {
             line: self.line,
@@ -41,6 +51,8 @@ pub(crate) enum Tok {
     Default,
     Syscall,
     Define,
+    Pragma,
+    On,
     Allow,
     Log,
     Kill,
@@ -83,6 +95,8 @@ impl Tok {
             Tok::Default => "DEFAULT",
             Tok::Syscall => "SYSCALL",
             Tok::Define => "DEFINE",
+            Tok::Pragma => "PRAGMA",
+            Tok::On => "ON",
             Tok::Allow => "ALLOW",
             Tok::Log => "LOG",
             Tok::Kill => "KILL",
@@ -197,6 +211,9 @@ fn keyword(word: &str) -> Option<Tok> {
         "POLICY" => Tok::Policy,
         "DEFAULT" => Tok::Default,
         "define" => Tok::Define,
+        // Extension: `#pragma x32` (see the crate docs).
+        "pragma" => Tok::Pragma,
+        "ON" => Tok::On,
         _ => return None,
     })
 }

@@ -23,10 +23,26 @@
 //! `|`, `&&`, `||`, `!`, parentheses and `,` (lowest-precedence or). The first
 //! matching rule, in source order with `USE` expanded in place, decides.
 //!
+//! C Kafel's architecture guards are accepted: `name ON arch` and
+//! `name ON { arch, ... }`, before an argument block (`fcntl ON x86_64 { fd == 3 }`);
+//! a guarded rule applies only when compiling for a named architecture, and is
+//! not checked otherwise (its syscall may not exist). Names are C Kafel's
+//! (`x86_64`/`amd64`, `aarch64`/`arm64`, `x86`/`i386`, `arm`, `mips`/`mipso32`,
+//! `mips64`, `riscv64`/`rv64`, `m68k`; any case); unknown or repeated ones are
+//! errors.
+//!
 //! Differences from the C Kafel, all deliberate:
 //! * syscall names are the kernel's names **and** Kafel's entry-point spellings
-//!   (`umount2` and `umount`, `fstat` and `newfstat`, ...);
-//! * `ERRNO(n)` is limited to 0..=4095 (the kernel clamps larger values anyway);
+//!   (`umount2` and `umount`, `fstat` and `newfstat`, ...), and argument names
+//!   are the kernel's **and** C Kafel's (`getrandom { len }` and `{ count }`);
+//!   where C Kafel's table puts a name at another position than the kernel's
+//!   declaration, the kernel's position wins and [`Program::warnings`] says so;
+//! * on x86_64, syscall numbers from [`X32_SYSCALL_BIT`] up (the x32 ABI, which
+//!   passes the `AUDIT_ARCH_X86_64` check) get the foreign-architecture verdict
+//!   (KILL) unless the policy says `#pragma x32` (a file-scope statement; then
+//!   the rules and `DEFAULT` decide them, as in C Kafel);
+//! * `ERRNO(n)` is accepted up to 65535 as in C Kafel, with a warning above 4095
+//!   (the kernel returns at most 4095);
 //! * octal literals with digits 8 or 9 (`09`) are errors (C Kafel reads them as 0);
 //! * `\r` counts as whitespace; an unterminated comment is reported where it starts;
 //! * a `#define`d constant is accepted where a number is expected in `ERRNO(..)`,
@@ -58,6 +74,16 @@ use std::path::PathBuf;
 
 pub use arch::{Arch, AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64};
 pub use policy::{CmpOp, Cond, Policy, Rule, Val};
+
+/// `__X32_SYSCALL_BIT`: on x86_64, a syscall number with this bit set uses the x32
+/// ABI yet passes the `AUDIT_ARCH_X86_64` check. Unless the policy says
+/// `#pragma x32`, every x86_64 filter gives numbers at or above it the
+/// foreign-architecture verdict (KILL), as libseccomp does.
+pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// The largest errno the kernel returns for `ERRNO(n)` (`MAX_ERRNO`); a larger
+/// `n` (accepted up to 65535, as in C Kafel) reaches the program as 4095.
+pub const MAX_ERRNO: u32 = 4095;
 
 /// `SECCOMP_RET_KILL_THREAD` (also `SECCOMP_RET_KILL`): Kafel's `KILL`/`DENY`.
 pub const RET_KILL_THREAD: u32 = 0x0000_0000;
@@ -121,6 +147,49 @@ pub struct Program {
     /// Number of syscall rules in the effective policy (main policy with `USE`
     /// expanded; rules whose condition is always false are not counted).
     pub rule_count: usize,
+    /// What the policy says that is legal but likely not meant (see [`Warning`]);
+    /// `nsjail --check` prints them. Empty for a clean policy.
+    pub warnings: Vec<Warning>,
+}
+
+/// The kinds of [`Warning`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WarningKind {
+    /// A C Kafel argument name that C Kafel's table puts at another position than
+    /// the kernel's declaration of the syscall (`futex_wait { timeout }`,
+    /// `statmount { smbuf }`, ...): it reads the kernel's argument here, so the
+    /// filter differs from C Kafel's; or a Kafel name with no kernel counterpart,
+    /// which reads Kafel's position (the same filter as C Kafel's).
+    KafelArgument,
+    /// `ERRNO(n)` with `n` above [`MAX_ERRNO`]: the program sees errno 4095.
+    ErrnoAboveMax,
+}
+
+/// A policy that compiles but probably does not do what its author meant,
+/// displayed as `LINE:COL: warning: message` (prefixed with `FILE:` in an
+/// included file).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct Warning {
+    /// What kind of warning it is.
+    pub kind: WarningKind,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column (in bytes).
+    pub col: u32,
+    /// What is wrong and what to write instead.
+    pub message: String,
+    /// The included file the warning is in; `None` for the policy text itself.
+    pub file: Option<String>,
+}
+
+impl Warning {
+    fn render(&self) -> String {
+        match &self.file {
+            Some(f) => format!("{f}:{}:{}: warning: {}", self.line, self.col, self.message),
+            None => format!("{}:{}: warning: {}", self.line, self.col, self.message),
+        }
+    }
 }
 
 /// A policy error, displayed as Kafel prints it: `LINE:COL: message` (1-based),
@@ -165,7 +234,8 @@ pub fn parse(policy: &str, opts: &CompileOptions) -> Result<Policy, Error> {
     policy::resolve(program, opts.arch)
 }
 
-/// Compiles a Kafel policy to a seccomp-BPF program.
+/// Compiles a Kafel policy to a seccomp-BPF program. [`Program::warnings`] lists
+/// what a `--check` should report.
 pub fn compile(policy: &str, opts: &CompileOptions) -> Result<Program, Error> {
     let resolved = parse(policy, opts)?;
     compile_policy(&resolved)
@@ -176,6 +246,7 @@ pub fn compile_policy(policy: &Policy) -> Result<Program, Error> {
     Ok(Program {
         filter: codegen::generate(policy)?,
         rule_count: policy.rules.len(),
+        warnings: policy.warnings.clone(),
     })
 }
 
@@ -199,9 +270,23 @@ pub fn syscall_names(arch: Arch) -> impl Iterator<Item = (&'static str, u32)> {
     tables::all_names(arch)
 }
 
-/// The named arguments of syscall `name` on `arch`, if the kernel names them.
+/// The named arguments of syscall `name` on `arch` (the kernel's name of each), if
+/// the kernel or C Kafel's table names them. See [`syscall_arg_aliases`] for every
+/// accepted name. A position without a name (a register C Kafel's table skips)
+/// is "".
 pub fn syscall_arg_names(arch: Arch, name: &str) -> Option<Vec<&'static str>> {
+    tables::lookup(arch, name)?.args.map(|a| {
+        a.iter()
+            .map(|a| a.names.first().copied().unwrap_or(""))
+            .collect()
+    })
+}
+
+/// Every accepted name of each argument of syscall `name` on `arch`: the kernel's
+/// name first, then C Kafel's names for the same argument. `None` when the
+/// syscall has no named arguments.
+pub fn syscall_arg_aliases(arch: Arch, name: &str) -> Option<Vec<Vec<&'static str>>> {
     tables::lookup(arch, name)?
         .args
-        .map(|a| a.iter().map(|a| a.name).collect())
+        .map(|a| a.iter().map(|a| a.names.to_vec()).collect())
 }

@@ -10,7 +10,9 @@
 //! pstmt       := USE IDENT | action '{' [filter (',' filter)*] '}'
 //! action      := ALLOW | LOG | KILL | KILL_THREAD | DENY | KILL_PROCESS | USER_NOTIF
 //!              | ERRNO '(' n ')' | TRAP '(' n ')' | TRACE '(' n ')'
-//! filter      := sysid ['(' [IDENT (',' IDENT)*] ')'] ['{' [bool_expr] '}']
+//! filter      := sysid ['(' [IDENT (',' IDENT)*] ')'] [guard] ['{' [bool_expr] '}']
+//! guard       := ON IDENT | ON '{' IDENT (',' IDENT)* '}'
+//! pragma      := '#' pragma IDENT        (extension: `#pragma x32`)
 //! sysid       := IDENT | SYSCALL '[' n ']'
 //! bool_expr   := or (',' or)*          or  := and ('||' and)*    and := prim ('&&' prim)*
 //! prim        := '(' bool_expr ')' | '!' prim | bitor CMP bitor
@@ -27,16 +29,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::ast::{
-    BinOp, Entry, Expr, Filter, PolicyDef, Program, SyscallSpec, MAX_EXPRESSION_DEPTH,
+    BinOp, Entry, Expr, Filter, PolicyDef, Program, SyscallSpec, GUARD_ARCHS, MAX_EXPRESSION_DEPTH,
 };
 use crate::lexer::{Lexer, Loc, Tok, Token};
 use crate::{
-    Error, RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, RET_KILL_THREAD, RET_LOG, RET_TRACE, RET_TRAP,
-    RET_USER_NOTIF,
+    Error, WarningKind, MAX_ERRNO, RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, RET_KILL_THREAD,
+    RET_LOG, RET_TRACE, RET_TRAP, RET_USER_NOTIF,
 };
-
-/// Largest `ERRNO(n)`: the kernel clamps anything above to `MAX_ERRNO` (4095).
-pub(crate) const MAX_ERRNO: u64 = 4095;
 /// Largest `TRAP(n)` / `TRACE(n)` (16-bit `SECCOMP_RET_DATA`).
 pub(crate) const MAX_RET_DATA: u64 = 0xffff;
 /// Maximum number of syscall arguments.
@@ -190,6 +189,9 @@ impl<'a> Parser<'a> {
 
     fn const_def(&mut self) -> Result<(), Error> {
         let hash = self.next()?;
+        if self.peek()?.tok == Tok::Pragma {
+            return self.pragma();
+        }
         self.expect(Tok::Define, &["DEFINE"])?;
         let (name, _) = self.expect_ident()?;
         let t = self.next()?;
@@ -204,6 +206,63 @@ impl<'a> Parser<'a> {
             None => {
                 self.consts.insert(name, value);
                 Ok(())
+            }
+        }
+    }
+
+    /// Extension: `#pragma x32` (x32 syscall numbers are decided by the rules on
+    /// x86_64 instead of getting the foreign-architecture verdict).
+    fn pragma(&mut self) -> Result<(), Error> {
+        self.next()?;
+        let (name, loc) = self.expect_ident()?;
+        match name.as_str() {
+            "x32" => {
+                self.program.x32_rules = true;
+                Ok(())
+            }
+            _ => Err(loc.error(format!(
+                "Unknown pragma '{name}'; the only pragma is '#pragma x32' (let the rules \
+                 decide x32 syscall numbers on x86_64)"
+            ))),
+        }
+    }
+
+    /// One architecture name of an `ON` guard, as its bit.
+    fn guard_arch(&mut self) -> Result<(u32, String, Loc), Error> {
+        let (name, loc) = self.expect_ident()?;
+        match GUARD_ARCHS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            Some(&(_, bit)) => Ok((bit, name, loc)),
+            None => Err(loc.error(format!(
+                "Unknown architecture `{name}'; use x86_64 (amd64), aarch64 (arm64), \
+                 x86 (i386), arm, mips (mipso32), mips64, riscv64 (rv64) or m68k"
+            ))),
+        }
+    }
+
+    /// `ON arch` or `ON { arch, ... }` (C Kafel's architecture guard).
+    fn guard(&mut self) -> Result<u32, Error> {
+        self.expect(Tok::On, &["ON"])?;
+        if self.peek()?.tok != Tok::LBrace {
+            return Ok(self.guard_arch()?.0);
+        }
+        self.next()?;
+        let mut mask = 0;
+        loop {
+            let (bit, name, loc) = self.guard_arch()?;
+            if mask & bit != 0 {
+                return Err(loc.error(format!(
+                    "Duplicate architecture `{name}' in the ON list; name each architecture once"
+                )));
+            }
+            mask |= bit;
+            let t = self.next()?;
+            match t.tok {
+                Tok::Comma => continue,
+                Tok::RBrace => return Ok(mask),
+                _ => return Err(syntax_error(&t, &["','", "'}'"])),
             }
         }
     }
@@ -289,7 +348,7 @@ impl<'a> Parser<'a> {
             Tok::Kill | Tok::Deny => return Ok(RET_KILL_THREAD),
             Tok::KillProcess => return Ok(RET_KILL_PROCESS),
             Tok::UserNotif => return Ok(RET_USER_NOTIF),
-            Tok::Errno => (RET_ERRNO, "Errno", MAX_ERRNO),
+            Tok::Errno => (RET_ERRNO, "Errno", MAX_RET_DATA),
             Tok::Trap => (RET_TRAP, "Trap", MAX_RET_DATA),
             Tok::Trace => (RET_TRACE, "Trace", MAX_RET_DATA),
             _ => return Err(syntax_error(&t, &[])),
@@ -300,6 +359,15 @@ impl<'a> Parser<'a> {
             return Err(loc.error(format!("{what} value {value} out of range (0-{max})")));
         }
         self.expect(Tok::RParen, &["')'"])?;
+        if base == RET_ERRNO && value > u64::from(MAX_ERRNO) {
+            self.program.warnings.push(loc.warning(
+                WarningKind::ErrnoAboveMax,
+                format!(
+                    "ERRNO({value}): the kernel caps the errno it returns at {MAX_ERRNO}, so \
+                     the program sees {MAX_ERRNO}; use a value from 0 to {MAX_ERRNO}"
+                ),
+            ));
+        }
         // `value <= 0xffff` was checked above.
         Ok(base | value as u32)
     }
@@ -344,6 +412,11 @@ impl<'a> Parser<'a> {
             self.expect(Tok::RParen, &["','", "')'"])?;
             custom_args = Some(names);
         }
+        let archs = if self.peek()?.tok == Tok::On {
+            Some(self.guard()?)
+        } else {
+            None
+        };
         let mut expr = None;
         if self.peek()?.tok == Tok::LBrace {
             self.next()?;
@@ -356,6 +429,7 @@ impl<'a> Parser<'a> {
         }
         Ok(Filter {
             spec,
+            archs,
             custom_args,
             expr,
         })

@@ -1,10 +1,10 @@
 //! Resolution of a parsed program into the effective, flat rule list, and the
 //! reference (direct) evaluation of that rule list.
 
-use crate::ast::{BinOp, Entry, Expr, Filter, Program, SyscallSpec};
+use crate::ast::{guard_bit, BinOp, Entry, Expr, Filter, Program, SyscallSpec};
 use crate::interp::SeccompData;
-use crate::tables::{self, Arg};
-use crate::{Arch, Error, RET_KILL_THREAD};
+use crate::tables::{self, Syscall};
+use crate::{Arch, Error, Warning, WarningKind, RET_KILL_THREAD, X32_SYSCALL_BIT};
 
 /// A value operand of a comparison: an argument, a number, or `&`/`|` of values.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -81,6 +81,12 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Verdict when no rule matches (the `DEFAULT`, or KILL).
     pub default_action: u32,
+    /// `#pragma x32`: on x86_64, numbers at or above [`X32_SYSCALL_BIT`] are
+    /// decided by the rules and the default. When false (the default), they get
+    /// the foreign-architecture verdict (KILL) on x86_64. No effect elsewhere.
+    pub x32_rules: bool,
+    /// Warnings for `--check` (see [`Warning`]).
+    pub warnings: Vec<Warning>,
 }
 
 impl Val {
@@ -123,13 +129,17 @@ impl Cond {
 
 impl Policy {
     /// Decides a syscall directly from the rules (the reference semantics the
-    /// compiled filter must match): foreign architecture → KILL; else the first
-    /// rule for `nr` whose condition holds; else the default action.
+    /// compiled filter must match): foreign architecture, or on x86_64 a number
+    /// with the x32 bit or above unless [`Policy::x32_rules`] → KILL; else the
+    /// first rule for `nr` whose condition holds; else the default action.
     pub fn evaluate(&self, data: &SeccompData) -> u32 {
         if data.arch != self.arch.audit_arch() {
             return RET_KILL_THREAD;
         }
         let nr = data.nr as u32;
+        if self.x32_is_foreign() && nr >= X32_SYSCALL_BIT {
+            return RET_KILL_THREAD;
+        }
         self.rules
             .iter()
             .find(|r| r.nr == nr && r.cond.as_ref().is_none_or(|c| c.eval(&data.args)))
@@ -137,38 +147,98 @@ impl Policy {
     }
 }
 
-/// The arguments a filter's expression may name: `(name, size)` by index.
-fn filter_args(filter: &Filter, arch: Arch) -> Vec<(String, u8)> {
-    if let Some(custom) = &filter.custom_args {
-        // On a 32-bit architecture an argument register holds 32 bits.
-        let size = if arch.is_32bit() { 4 } else { 8 };
-        return custom.iter().map(|n| (n.clone(), size)).collect();
-    }
-    match &filter.spec {
-        SyscallSpec::Name(name, _) => tables::lookup(arch, name)
-            .and_then(|s| s.args)
-            .unwrap_or(&[])
-            .iter()
-            .map(|Arg { name, size }| ((*name).to_owned(), *size))
-            .collect(),
-        SyscallSpec::Nr(_) => Vec::new(),
+impl Policy {
+    /// Whether numbers with the x32 bit get the foreign-architecture verdict.
+    pub(crate) fn x32_is_foreign(&self) -> bool {
+        self.arch == Arch::X86_64 && !self.x32_rules
     }
 }
 
-/// Replaces identifiers by arguments; the first unknown one is an error.
-fn resolve_idents(expr: &mut Expr, args: &[(String, u8)]) -> Result<(), Error> {
+/// The arguments a filter's expression may name: every name of each argument
+/// (by index) and its size, and the table entry they come from.
+fn filter_args(filter: &Filter, arch: Arch) -> (Vec<(Vec<String>, u8)>, Option<&'static Syscall>) {
+    if let Some(custom) = &filter.custom_args {
+        // On a 32-bit architecture an argument register holds 32 bits.
+        let size = if arch.is_32bit() { 4 } else { 8 };
+        return (
+            custom.iter().map(|n| (vec![n.clone()], size)).collect(),
+            None,
+        );
+    }
+    match &filter.spec {
+        SyscallSpec::Name(name, _) => {
+            let sys = tables::lookup(arch, name);
+            let args = sys
+                .and_then(|s| s.args)
+                .unwrap_or(&[])
+                .iter()
+                .map(|a| (a.names.iter().map(|n| (*n).to_owned()).collect(), a.size))
+                .collect();
+            (args, sys)
+        }
+        SyscallSpec::Nr(_) => (Vec::new(), None),
+    }
+}
+
+/// The warning for C Kafel argument name `name` of `sys`, read here at `ours`
+/// and by C Kafel at `kafel`.
+fn kafel_arg_warning(sys: &Syscall, name: &str, ours: usize, kafel: u8) -> String {
+    let args = sys.args.unwrap_or(&[]);
+    let kernel_name = |i: usize| {
+        args.get(i)
+            .and_then(|a| a.names.first().copied())
+            .unwrap_or("(unnamed)")
+    };
+    let kernel_names: Vec<&str> = (0..args.len()).map(kernel_name).collect();
+    if ours == usize::from(kafel) {
+        format!(
+            "'{name}' is C Kafel's name for argument {kafel} of {s}, which the kernel \
+             declares as '{k}'; the check reads that argument, as C Kafel's does, but it \
+             is not what the name says. The kernel's arguments of {s} are: {list}",
+            s = sys.name,
+            k = kernel_name(ours),
+            list = kernel_names.join(", ")
+        )
+    } else {
+        format!(
+            "'{name}' of {s} reads argument {ours} here, where the kernel passes it; C \
+             Kafel's table reads argument {kafel} (the kernel's '{k}') for it, so C Kafel \
+             compiles this check differently. Write '{ours_name}' to say which is meant",
+            s = sys.name,
+            k = kernel_name(usize::from(kafel)),
+            ours_name = kernel_name(ours)
+        )
+    }
+}
+
+/// Replaces identifiers by arguments; the first unknown one is an error. A C
+/// Kafel name listed in the syscall's `kafel_diffs` adds a warning.
+fn resolve_idents(
+    expr: &mut Expr,
+    args: &[(Vec<String>, u8)],
+    sys: Option<&Syscall>,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), Error> {
     match expr {
-        Expr::Ident(name, loc) => match args.iter().position(|(n, _)| n == name) {
+        Expr::Ident(name, loc) => match args.iter().position(|(n, _)| n.contains(name)) {
             Some(i) => {
+                if let Some(sys) = sys {
+                    if let Some(&(_, kafel)) = sys.kafel_diffs.iter().find(|(n, _)| n == name) {
+                        warnings.push(loc.warning(
+                            WarningKind::KafelArgument,
+                            kafel_arg_warning(sys, name, i, kafel),
+                        ));
+                    }
+                }
                 *expr = Expr::Arg(i as u8, args[i].1);
                 Ok(())
             }
             None => Err(loc.error(format!("Undefined identifier '{name}'"))),
         },
-        Expr::Not(c) => resolve_idents(c, args),
+        Expr::Not(c) => resolve_idents(c, args, sys, warnings),
         Expr::Bin(_, l, r) => {
-            resolve_idents(l, args)?;
-            resolve_idents(r, args)
+            resolve_idents(l, args, sys, warnings)?;
+            resolve_idents(r, args, sys, warnings)
         }
         Expr::Num(_) | Expr::Arg(..) | Expr::True | Expr::False => Ok(()),
     }
@@ -292,20 +362,24 @@ fn to_cond(expr: &Expr) -> Cond {
 /// Checks every policy (used or not, in registration order, like Kafel) and
 /// returns the effective rule list.
 pub(crate) fn resolve(mut program: Program, arch: Arch) -> Result<Policy, Error> {
+    let mut warnings = std::mem::take(&mut program.warnings);
     for policy in &mut program.policies {
         for entry in &mut policy.entries {
             let Entry::Block { filters, .. } = entry else {
                 continue;
             };
+            // A rule guarded by `ON` for other architectures only is not checked
+            // (its syscall may not exist here), as in C Kafel.
+            filters.retain(|f| f.archs.is_none_or(|m| m & guard_bit(arch) != 0));
             for filter in filters {
                 if let SyscallSpec::Name(name, loc) = &filter.spec {
                     if tables::lookup(arch, name).is_none() {
                         return Err(loc.error(format!("Undefined identifier '{name}'")));
                     }
                 }
-                let args = filter_args(filter, arch);
+                let (args, sys) = filter_args(filter, arch);
                 if let Some(expr) = &mut filter.expr {
-                    resolve_idents(expr, &args)?;
+                    resolve_idents(expr, &args, sys, &mut warnings)?;
                 }
             }
         }
@@ -323,6 +397,8 @@ pub(crate) fn resolve(mut program: Program, arch: Arch) -> Result<Policy, Error>
         arch,
         rules,
         default_action,
+        x32_rules: program.x32_rules,
+        warnings,
     })
 }
 

@@ -145,13 +145,25 @@ fn trivial_policies_are_tiny() {
             k: 0
         }]
     );
+    // x86_64: arch check, number load, the x32 range (KILL), the verdict.
     let prog = build("DEFAULT ALLOW");
-    assert_eq!(prog.filter.len(), 4, "{:?}", prog.filter);
+    assert_eq!(prog.filter.len(), 6, "{:?}", prog.filter);
     let d = SeccompData {
         arch: AUDIT_ARCH_X86_64,
         ..Default::default()
     };
     assert_eq!(kafel::interp::run(&prog.filter, &d), Ok(RET_ALLOW));
+    let x32 = SeccompData {
+        nr: 0x4000_0027,
+        ..d
+    };
+    assert_eq!(kafel::interp::run(&prog.filter, &x32), Ok(RET_KILL_THREAD));
+    // With `#pragma x32`, or on another architecture, no number load is needed.
+    let prog = build("#pragma x32\nDEFAULT ALLOW");
+    assert_eq!(prog.filter.len(), 4, "{:?}", prog.filter);
+    assert_eq!(kafel::interp::run(&prog.filter, &x32), Ok(RET_ALLOW));
+    let prog = compile("DEFAULT ALLOW", &common::opts(Arch::Aarch64)).unwrap();
+    assert_eq!(prog.filter.len(), 4, "{:?}", prog.filter);
 }
 
 #[test]

@@ -147,8 +147,13 @@ fn syscall_by_number() {
     let p = "ERRNO(5) { SYSCALL[1000], SYSCALL[0x3e9], SYSCALL[-1] } DEFAULT ALLOW";
     assert_eq!(verdict_nr(p, 1000, [0; 6]), RET_ERRNO | 5);
     assert_eq!(verdict_nr(p, 1001, [0; 6]), RET_ERRNO | 5);
-    assert_eq!(verdict_nr(p, u32::MAX, [0; 6]), RET_ERRNO | 5);
     assert_eq!(verdict_nr(p, 1002, [0; 6]), RET_ALLOW);
+    // On x86_64 numbers from the x32 bit up (-1 included) get the foreign-ABI
+    // verdict, unless `#pragma x32` lets the rules decide them.
+    assert_eq!(verdict_nr(p, u32::MAX, [0; 6]), RET_KILL_THREAD);
+    let p = format!("#pragma x32\n{p}");
+    assert_eq!(verdict_nr(&p, u32::MAX, [0; 6]), RET_ERRNO | 5);
+    assert_eq!(verdict_nr(&p, u32::MAX - 1, [0; 6]), RET_ALLOW);
 }
 
 #[test]

@@ -99,7 +99,8 @@ fn action() -> impl Strategy<Value = String> {
         Just("DENY".to_string()),
         Just("KILL_PROCESS".to_string()),
         Just("USER_NOTIF".to_string()),
-        (0u32..4096).prop_map(|n| format!("ERRNO({n})")),
+        // C Kafel's range: up to 65535 (above 4095 with a warning).
+        (0u32..65536).prop_map(|n| format!("ERRNO({n})")),
         (0u32..65536).prop_map(|n| format!("TRAP({n})")),
         (0u32..65536).prop_map(|n| format!("TRACE({n})")),
     ]
@@ -107,22 +108,36 @@ fn action() -> impl Strategy<Value = String> {
 
 type Table = &'static [(&'static str, &'static [&'static str])];
 
+/// An optional `ON` guard (C Kafel's architecture names, any case).
+fn guard() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => Just(String::new()),
+        1 => Just(" ON x86_64".to_string()),
+        1 => Just(" ON aarch64".to_string()),
+        1 => Just(" ON { i386, arm }".to_string()),
+        1 => Just(" ON { AMD64, arm64, mips }".to_string()),
+        1 => Just(" ON riscv64".to_string()),
+    ]
+}
+
 fn rule(table: Table) -> impl Strategy<Value = String> {
-    (0..table.len(), any::<bool>(), any::<bool>()).prop_flat_map(move |(i, with_cond, custom)| {
-        let (name, named) = table[i];
-        let (head, args): (String, Vec<&'static str>) = if custom {
-            (format!("{name}(a, b, c)"), vec!["a", "b", "c"])
-        } else {
-            (name.to_string(), named.to_vec())
-        };
-        if with_cond {
-            condition(args)
-                .prop_map(move |c| format!("{head} {{ {c} }}"))
-                .boxed()
-        } else {
-            Just(head).boxed()
-        }
-    })
+    (0..table.len(), any::<bool>(), any::<bool>(), guard()).prop_flat_map(
+        move |(i, with_cond, custom, on)| {
+            let (name, named) = table[i];
+            let (head, args): (String, Vec<&'static str>) = if custom {
+                (format!("{name}(a, b, c){on}"), vec!["a", "b", "c"])
+            } else {
+                (format!("{name}{on}"), named.to_vec())
+            };
+            if with_cond {
+                condition(args)
+                    .prop_map(move |c| format!("{head} {{ {c} }}"))
+                    .boxed()
+            } else {
+                Just(head).boxed()
+            }
+        },
+    )
 }
 
 fn block(table: Table) -> impl Strategy<Value = String> {
@@ -139,9 +154,13 @@ fn policy_with(table: Table) -> impl Strategy<Value = String> {
         proptest::collection::vec(block(table), 0..3),
         proptest::collection::vec(block(table), 1..5),
         proptest::option::of(action()),
+        any::<bool>(),
     )
-        .prop_map(|(used, main, default)| {
+        .prop_map(|(used, main, default, x32)| {
             let mut text = String::new();
+            if x32 {
+                text.push_str("#pragma x32\n");
+            }
             let mut names = Vec::new();
             for (i, b) in used.iter().enumerate() {
                 text.push_str(&format!("POLICY p{i} {{ {b} }}\n"));
@@ -180,7 +199,16 @@ fn seccomp_data(arch: Arch) -> impl Strategy<Value = SeccompData> {
     ]
     .iter()
     .map(|n| syscall_number(arch, n).unwrap())
-    .chain([1000, 0xffff_ffff, 999, 1001])
+    // x32 numbers (0x40000000 | n), which x86_64 gives the foreign-ABI verdict.
+    .chain([
+        1000,
+        0xffff_ffff,
+        999,
+        1001,
+        0x4000_0027,
+        0x4000_0000,
+        0x3fff_ffff,
+    ])
     .collect();
     (
         prop_oneof![8 => proptest::sample::select(nrs), 1 => any::<u32>()],
@@ -262,6 +290,7 @@ proptest! {
             Just("read"), Just("fd"), Just("p"), Just("=="), Just("<"), Just("&"), Just("|"), Just("&&"),
             Just("||"), Just("!"), Just("1"), Just("0x"), Just("09"), Just("#define"), Just("#include"),
             Just("/*"), Just("*/"), Just("//"), Just("\n"), Just("\"f\""), Just(";"), Just("-"), Just("é"),
+            Just("ON"), Just("x86_64"), Just("arm64"), Just("#pragma"), Just("x32"), Just("ERRNO(65535)"),
         ], 0..40),
     ) {
         let text = parts.join(" ");

@@ -77,10 +77,24 @@ fn real_main() -> Result<u8, Fatal> {
         }
         e => Fatal(e.to_string()),
     })?;
-    let clone3_trap = spec.seccomp.as_ref().and_then(|f| f.clone3_trap());
+    // Policy traps and the compiler's warnings: in --check and in the log.
+    let policy_warnings: Vec<String> = spec
+        .seccomp
+        .iter()
+        .flat_map(|f| {
+            f.clone3_trap()
+                .into_iter()
+                .chain(f.warnings.iter().cloned())
+        })
+        .collect();
     let host = nsjail_config::HostFacts::probe();
     if jail.check_only {
-        let extra: Vec<String> = spec.warnings.iter().cloned().chain(clone3_trap).collect();
+        let extra: Vec<String> = spec
+            .warnings
+            .iter()
+            .cloned()
+            .chain(policy_warnings.iter().cloned())
+            .collect();
         print!(
             "{}",
             nsjail_config::check_report(
@@ -108,7 +122,7 @@ fn real_main() -> Result<u8, Fatal> {
     for w in nsjail_config::trap_warnings(&jail, &host)
         .into_iter()
         .chain(spec.warnings.iter().cloned())
-        .chain(clone3_trap)
+        .chain(policy_warnings)
     {
         log::warn!("{w}");
     }

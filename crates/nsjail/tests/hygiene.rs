@@ -216,6 +216,22 @@ fn check(policy: &str) -> Out {
 const TRAP_LINE: &str = "glibc creates threads with clone3";
 
 #[test]
+fn check_prints_the_policy_compilers_warnings() {
+    // --check needs no privileges. ERRNO above 4095 and a C Kafel argument name
+    // the kernel passes elsewhere (futex_wait's flags) compile, with warnings.
+    let o = check("ERRNO(5000) { futex_wait { flags == 1 } } DEFAULT ALLOW");
+    assert_eq!(o.code, Some(0), "{o:?}");
+    for needle in [
+        "seccomp policy 1:7: warning: ERRNO(5000): the kernel caps",
+        "seccomp policy 1:28: warning: 'flags' of futex_wait reads argument 3",
+    ] {
+        assert!(o.stdout.contains(needle), "no '{needle}' in: {}", o.stdout);
+    }
+    let o = check("ERRNO(4095) { futex_wait { mask == 1 } } DEFAULT ALLOW");
+    assert!(!o.stdout.contains("seccomp policy"), "{}", o.stdout);
+}
+
+#[test]
 fn clone3_trap_is_pointed_out() {
     // --check needs no privileges.
     let o = check("KILL { clone3 } DEFAULT ALLOW");

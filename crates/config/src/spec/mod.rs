@@ -190,6 +190,9 @@ pub struct SeccompSpec {
     pub rule_count: usize,
     /// `seccomp_log`: `SECCOMP_FILTER_FLAG_LOG`.
     pub log: bool,
+    /// The compiler's warnings, one line each (`seccomp policy LINE:COL:
+    /// warning: ...`), for `--check` and the start-up log.
+    pub warnings: Vec<String>,
 }
 
 /// Settings of the jailed process itself, applied by the child before exec.
@@ -441,6 +444,11 @@ fn seccomp(cfg: &NsJailConfig) -> Result<Option<SeccompSpec>, SpecError> {
         program: prog.filter,
         rule_count: prog.rule_count,
         log: cfg.seccomp_log(),
+        warnings: prog
+            .warnings
+            .iter()
+            .map(|w| format!("seccomp policy {w}"))
+            .collect(),
     }))
 }
 

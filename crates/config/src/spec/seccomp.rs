@@ -90,6 +90,7 @@ mod tests {
             program: prog.filter,
             rule_count: prog.rule_count,
             log: false,
+            warnings: Vec::new(),
         }
     }
 

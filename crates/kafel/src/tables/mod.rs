@@ -11,7 +11,8 @@ use crate::Arch;
 /// One named argument of a well-known syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Arg {
-    pub(crate) name: &'static str,
+    /// Its names: the kernel's first, then C Kafel's where it differs.
+    pub(crate) names: &'static [&'static str],
     /// Size in bytes of the C type (2, 4 or 8). Anything but 8 is compared on the low
     /// 32 bits only, as Kafel does.
     pub(crate) size: u8,
@@ -23,8 +24,12 @@ pub(crate) struct Syscall {
     pub(crate) nr: u32,
     /// The kernel's name for it.
     pub(crate) name: &'static str,
-    /// Argument names, if the kernel declares the entry point with named arguments.
+    /// Argument names, if the kernel declares the entry point with named arguments
+    /// (or C Kafel's table names them).
     pub(crate) args: Option<&'static [Arg]>,
+    /// C Kafel's argument names that read another argument here than in C Kafel,
+    /// or have no kernel counterpart: `(name, C Kafel's position)`.
+    pub(crate) kafel_diffs: &'static [(&'static str, u8)],
 }
 
 fn tables(arch: Arch) -> (&'static [Syscall], &'static [(&'static str, u16)]) {

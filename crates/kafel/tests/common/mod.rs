@@ -113,9 +113,19 @@ pub fn range_count(policy: &kafel::Policy) -> usize {
             }
         }
     }
+    // On x86_64 (without `#pragma x32`) the x32 numbers are one KILL range.
+    let foreign = policy.arch == kafel::Arch::X86_64 && !policy.x32_rules;
+    let end: u64 = if foreign {
+        u64::from(kafel::X32_SYSCALL_BIT)
+    } else {
+        1 << 32
+    };
     let mut ranges: Vec<T> = Vec::new();
     let mut next = 0u64;
     for (nr, t) in per_nr {
+        if u64::from(nr) >= end {
+            break;
+        }
         if u64::from(nr) > next && ranges.last() != Some(&T::Action(policy.default_action)) {
             ranges.push(T::Action(policy.default_action));
         }
@@ -124,8 +134,11 @@ pub fn range_count(policy: &kafel::Policy) -> usize {
         }
         next = u64::from(nr) + 1;
     }
-    if next <= u64::from(u32::MAX) && ranges.last() != Some(&T::Action(policy.default_action)) {
+    if next < end && ranges.last() != Some(&T::Action(policy.default_action)) {
         ranges.push(T::Action(policy.default_action));
+    }
+    if foreign && ranges.last() != Some(&T::Action(kafel::RET_KILL_THREAD)) {
+        ranges.push(T::Action(kafel::RET_KILL_THREAD));
     }
     ranges.len()
 }

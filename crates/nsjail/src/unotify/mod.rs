@@ -134,7 +134,9 @@ const TRACED: &[(&str, [Role; 6])] = &[
     ("socket", [Domain, SType, Proto, Skip, Skip, Skip]),
 ];
 
-/// The tracing policy for `arch`.
+/// The tracing policy for `arch`. `#pragma x32`: tracing must not change what
+/// the jail may do, so x32 numbers are left to DEFAULT ALLOW (the jail's own
+/// policy still gives them the foreign-ABI verdict).
 pub fn policy_text(arch: kafel::Arch) -> String {
     let names: Vec<&str> = TRACED
         .iter()
@@ -142,7 +144,7 @@ pub fn policy_text(arch: kafel::Arch) -> String {
         .filter(|n| kafel::syscall_number(arch, n).is_some())
         .collect();
     format!(
-        "USER_NOTIF {{\n  {}\n}}\nDEFAULT ALLOW\n",
+        "USER_NOTIF {{\n  {}\n}}\nDEFAULT ALLOW\n#pragma x32\n",
         names.join(",\n  ")
     )
 }
