@@ -352,12 +352,35 @@ pub fn cli_mount(long: &str, value: &str) -> Result<MountPt, ConfigError> {
     Ok(m)
 }
 
-/// Parses nsjail's command line (without argv[0]) into a validated [`Jail`].
+/// Parses nsjail's command line (without `argv[0]`) into a validated [`Jail`].
 pub fn parse_args<I, S>(args: I) -> Result<Parsed, ConfigError>
 where
     I: IntoIterator<Item = S>,
     S: Into<OsString>,
 {
+    parse_args_with_configs(&[], args)
+}
+
+/// Like [`parse_args`], with config texts applied first, in order, as if
+/// each were a `--config NAME` ahead of `args` (`NAME` only names it in
+/// messages and in `--check`). For programs that hold their config in
+/// memory (ours).
+///
+/// # Errors
+/// As [`parse_args`], and a config text that does not parse.
+pub fn parse_args_with_configs<I, S>(
+    configs: &[(&Path, &[u8])],
+    args: I,
+) -> Result<Parsed, ConfigError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    let mut st = State::new();
+    for (name, text) in configs {
+        let loaded = crate::load_config_bytes(name, text)?;
+        apply_loaded_config(&mut st, name, loaded)?;
+    }
     let mut strs = Vec::new();
     for (i, a) in args.into_iter().enumerate() {
         match a.into().into_string() {
@@ -365,7 +388,6 @@ where
             Err(_) => return Err(ConfigError::NotUtf8 { index: i + 1 }),
         }
     }
-    let mut st = State::new();
     let mut g = Getopt::new(strs);
     while let Some(ev) = g.next_opt()? {
         let value = ev.value.unwrap_or_default();
@@ -587,6 +609,14 @@ fn config_src(path: &Path) -> String {
 
 fn apply_config(st: &mut State, path: &Path) -> Result<(), ConfigError> {
     let loaded = load_config_file_with_locs(path)?;
+    apply_loaded_config(st, path, loaded)
+}
+
+fn apply_loaded_config(
+    st: &mut State,
+    path: &Path,
+    loaded: crate::LoadedConfig,
+) -> Result<(), ConfigError> {
     if !st.pending_proto_flags.is_empty() {
         st.warnings.push(format!(
             "{} given before --config '{}' were discarded (nsjail replaces the whole config when it loads a file); move them after --config",

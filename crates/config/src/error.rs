@@ -47,7 +47,7 @@ pub enum ConfigError {
         "command-line argument #{index} is not valid UTF-8; pass paths and arguments as UTF-8"
     )]
     NotUtf8 {
-        /// 1-based position after argv[0].
+        /// 1-based position after `argv[0]`.
         index: usize,
     },
     /// `-M` with a value whose first letter is not l/o/e/r.

@@ -192,7 +192,7 @@ pub struct OptEvent {
     pub value: Option<String>,
 }
 
-/// A permuting getopt_long scan over the arguments (argv without argv[0]).
+/// A permuting getopt_long scan over the arguments (argv without `argv[0]`).
 pub struct Getopt {
     args: Vec<String>,
     /// Index of the next argv element to look at.

@@ -51,8 +51,8 @@ pub use protobuf;
 
 pub use check::{check_report, describe_mount, trap_warnings, HostFacts};
 pub use cmdline::{
-    cli_mount, field_action, parse_args, usage, validate, FieldAction, Parsed, DAEMON_LOG_FILE,
-    DEFAULT_PROC_PATH, TMPFS_OPTIONS,
+    cli_mount, field_action, parse_args, parse_args_with_configs, usage, validate, FieldAction,
+    Parsed, DAEMON_LOG_FILE, DEFAULT_PROC_PATH, TMPFS_OPTIONS,
 };
 pub use error::ConfigError;
 pub use load::{
@@ -84,12 +84,15 @@ pub enum MountApi {
     Auto,
 }
 
-/// A fully parsed and validated jail description.
-#[derive(Debug, Clone, Default)]
+/// A fully parsed and validated jail description. Made only by
+/// [`parse_args`] (and [`parse_args_with_configs`]), which fill in nsjail's
+/// defaults and the implicit parts; there is no `Default` (an empty value
+/// would be a jail without them).
+#[derive(Debug, Clone)]
 pub struct Jail {
     /// The effective config (see the crate docs for what is filled in).
     pub cfg: NsJailConfig,
-    /// The argv given to execve; argv[0] included (`exec_bin.arg0` applied).
+    /// The argv given to execve; `argv[0]` included (`exec_bin.arg0` applied).
     pub argv: Vec<String>,
     /// `--chroot DIR`, if given (already present as the first mount).
     pub chroot: Option<String>,

@@ -13,7 +13,7 @@
 //! `$$` is a host pid); its children are in the new one.
 //!
 //! Unlike nsjail, nothing is left on the host: with cgroups, a small
-//! watcher process ([`start_cgroup_watcher`]) creates the jail's cgroup for
+//! watcher process (`start_cgroup_watcher`) creates the jail's cgroup for
 //! us, waits for our pid to end (pidfd) and then removes the cgroup
 //! directories (and the parents it created). It is not our child (double
 //! fork, so the program never sees or waits for it), runs in its own session,

@@ -9,6 +9,7 @@
 //! * [`report`]: `--run_report` JSON;
 //! * [`unotify`]: `seccomp_unotify` tracing and its report.
 
+pub mod api;
 pub mod caps;
 pub mod cgroup;
 pub mod child;
@@ -28,3 +29,7 @@ pub mod supervisor;
 pub mod sys;
 pub mod unotify;
 pub mod user;
+
+pub use api::{spawn_spec, Child, Command, Error, Output, Stdio};
+pub use nsjail_config::spec::JailSpec;
+pub use report::{Report, Status};

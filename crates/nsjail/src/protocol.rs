@@ -18,7 +18,7 @@
 //!
 //! A child that reads anything unexpected (or EOF: the supervisor died)
 //! exits 255 at once: the supervisor reports the failure. Error text never
-//! starts with the two control bytes ([`PARKED`], [`LISTENER`]).
+//! starts with the two control bytes (`PARKED`, `LISTENER`).
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};

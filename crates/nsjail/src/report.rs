@@ -2,10 +2,12 @@
 
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// How the jail ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The program exited by itself.
     Exited,
@@ -38,21 +40,27 @@ impl Status {
     }
 }
 
-/// Optional cgroup statistics (filled when the jail had cgroups).
-#[derive(Debug, Clone, Default)]
+/// Optional cgroup statistics (filled when the jail had cgroups; absent
+/// from the JSON otherwise).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CgroupFields {
     /// The cgroup OOM killer fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom_killed: Option<bool>,
     /// Peak memory in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_peak_bytes: Option<u64>,
     /// CPU usage in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_usage_us: Option<u64>,
     /// Peak number of pids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_peak: Option<u64>,
 }
 
-/// Everything the report holds.
-#[derive(Debug, Clone)]
+/// Everything the report holds: the `--run_report` JSON document, field
+/// for field (ours; nsjail has no run report).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// nsjail's exit code.
     pub exit_code: i32,
@@ -73,10 +81,13 @@ pub struct Report {
     /// Setup failure reason.
     pub error: Option<String>,
     /// cgroup statistics.
+    #[serde(flatten)]
     pub cgroup: CgroupFields,
     /// LISTEN: the client's address (`[::ffff:127.0.0.1]:40760`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
     /// RERUN/LISTEN: the sequence number of this run (1, 2, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<u64>,
 }
 
@@ -101,41 +112,15 @@ impl Report {
 
     /// The JSON document.
     pub fn to_json(&self) -> Value {
-        let mut v = json!({
-            "exit_code": self.exit_code,
-            "status": self.status.as_str(),
-            "signal": self.signal,
-            "wall_ms": self.wall_ms,
-            "user_ms": self.user_ms,
-            "sys_ms": self.sys_ms,
-            "max_rss_kb": self.max_rss_kb,
-            "syscall": self.syscall,
-            "error": self.error,
-        });
-        let c = &self.cgroup;
-        let mut extra = Map::new();
-        if let Some(x) = c.oom_killed {
-            extra.insert("oom_killed".into(), x.into());
-        }
-        if let Some(x) = c.mem_peak_bytes {
-            extra.insert("mem_peak_bytes".into(), x.into());
-        }
-        if let Some(x) = c.cpu_usage_us {
-            extra.insert("cpu_usage_us".into(), x.into());
-        }
-        if let Some(x) = c.pids_peak {
-            extra.insert("pids_peak".into(), x.into());
-        }
-        if let Some(r) = &self.remote {
-            extra.insert("remote".into(), r.clone().into());
-        }
-        if let Some(n) = self.run {
-            extra.insert("run".into(), n.into());
-        }
-        if let Value::Object(m) = &mut v {
-            m.extend(extra);
-        }
-        v
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// A report read back from its JSON document.
+    ///
+    /// # Errors
+    /// The serde error when `v` is not a run report.
+    pub fn from_json(v: Value) -> Result<Report, serde_json::Error> {
+        serde_json::from_value(v)
     }
 
     /// The document as one line (RERUN/LISTEN: one line per run).

@@ -401,6 +401,15 @@ impl<'a> Supervisor<'a> {
 
 /// Run one jail to completion; its report (`exit_code` is nsjail's).
 pub fn run_once(spec: &JailSpec, cgroups: &Cgroups) -> Result<Report, SuperError> {
+    run_once_with(spec, cgroups, &ChildIo::default())
+}
+
+/// [`run_once`] with the jail's stdio given (`io.stdio`).
+pub fn run_once_with(
+    spec: &JailSpec,
+    cgroups: &Cgroups,
+    io: &ChildIo,
+) -> Result<Report, SuperError> {
     let start = Instant::now();
     let mut sup = match Supervisor::new(spec, cgroups, None) {
         Ok(s) => s,
@@ -409,7 +418,7 @@ pub fn run_once(spec: &JailSpec, cgroups: &Cgroups) -> Result<Report, SuperError
         }
         Err(e) => return Err(e),
     };
-    let report = match sup.launch(&ChildIo::default(), 0) {
+    let report = match sup.launch(io, 0) {
         Ok(r) => sup.run_to_end(r, true)?.0,
         Err(f) => *f.report,
     };

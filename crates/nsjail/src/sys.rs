@@ -1224,6 +1224,39 @@ pub fn close_from(first: u32) {
     unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
 }
 
+/// Close every descriptor from 3 up except those in `keep` (close_range
+/// over the gaps).
+pub fn close_all_except(keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep.iter().filter(|f| **f > 2).map(|f| *f as u32).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut next = 3u32;
+    for k in keep {
+        if k > next {
+            // SAFETY: integer arguments; closing descriptors we do not use.
+            unsafe { libc::syscall(libc::SYS_close_range, next, k - 1, 0u32) };
+        }
+        next = k + 1;
+    }
+    close_from(next);
+}
+
+/// fork(2) through the C library: in a multi-threaded caller the C library's
+/// own locks (malloc, stdio) are consistent in the child, which has only
+/// the calling thread. The child must not touch locks other threads may
+/// hold (Rust `Mutex`es of the caller, the `log` backend) and must leave
+/// with [`exit_now`].
+pub fn fork() -> SysResult<Forked> {
+    // SAFETY: fork has no memory-safety preconditions; the contract above is
+    // upheld by the callers (the library's supervisor process).
+    let rc = unsafe { libc::fork() };
+    match rc {
+        0 => Ok(Forked::Child),
+        pid if pid > 0 => Ok(Forked::Parent(pid)),
+        _ => Err(err("fork", String::new())),
+    }
+}
+
 /// Raise the soft RLIMIT_NOFILE to `min(want, hard)` if it is lower.
 // The cast is a no-op with glibc but not with musl (c_int there).
 #[allow(clippy::unnecessary_cast)]

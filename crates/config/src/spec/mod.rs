@@ -158,9 +158,9 @@ pub struct IdMaps {
 /// The program to run (nsjail runs it with `execv`: no `PATH` search).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExecSpec {
-    /// The path given to execve (`exec_bin.path`, or argv[0]).
+    /// The path given to execve (`exec_bin.path`, or `argv[0]`).
     pub path: CString,
-    /// argv, argv[0] included.
+    /// argv, `argv[0]` included.
     pub argv: Vec<CString>,
     /// The environment, `NAME=VALUE` each (`keep_env`, then `envar`).
     pub envp: Vec<CString>,

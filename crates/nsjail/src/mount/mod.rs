@@ -9,14 +9,14 @@
 //!    by the scratch mount) and the new root is a 16 MiB tmpfs at `/newroot`;
 //! 3. every `mount` entry is applied in order on top of `/newroot`, its
 //!    destination resolved as the jail will see it (symlinks followed
-//!    relative to the new root, see [`path`]). Parent directories and the
+//!    relative to the new root, see `path`). Parent directories and the
 //!    mount point are created only inside a tmpfs that the jail itself
 //!    mounted (the root tmpfs or a `fstype: "tmpfs"` entry): a point that
 //!    would have to be created inside a host bind (read-only or not), procfs,
 //!    an overlay... is an error naming the path and the fix. So building the
 //!    tree never writes to the host;
 //! 4. each entry gets its final attributes right after it is mounted — for
-//!    binds on every submount too ([`attrs`]), so a read-only bind of `/` also
+//!    binds on every submount too (`attrs`), so a read-only bind of `/` also
 //!    makes the host's `/dev/shm` read-only. Entries mounted later on top keep
 //!    their own attributes. Read-only tmpfs mounts of our own (and the root
 //!    tmpfs, unless `--rw` or something is mounted at `/`) are made read-only
