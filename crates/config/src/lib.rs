@@ -33,6 +33,7 @@ use std::path::PathBuf;
 
 mod check;
 mod cmdline;
+pub mod docs;
 mod error;
 pub mod getopt;
 mod load;
