@@ -212,15 +212,15 @@ awk '
         line = $0; sub(/^test /, "", line)
         name = line; sub(/ \.\.\. .*/, "", name)
         rest = line; sub(/^[^ ]* \.\.\. /, "", rest)
-        if (rest ~ /SKIP: /) { skip = rest; sub(/.*SKIP: /, "", skip) }
+        if (rest ~ /SKIP [^ ]+: /) { skip = rest; sub(/.*SKIP [^ ]+: /, "", skip) }
         if (rest ~ /(^|[^A-Za-z])ok$/) finish("ok")
         else if (rest ~ /FAILED$/) finish("FAILED")
         next
     }
-    name != "" && /^SKIP: / { skip = substr($0, 7); next }
+    name != "" && /^SKIP [^ ]+: / { skip = $0; sub(/^SKIP [^ ]+: /, "", skip); next }
     name != "" && /^ok$/ { finish("ok"); next }
     name != "" && /^FAILED$/ { finish("FAILED"); next }
-    name != "" && /(^|[^A-Za-z])ok$/ && /SKIP: / { s = $0; sub(/.*SKIP: /, "", s); sub(/ok$/, "", s); skip = s; finish("ok"); next }
+    name != "" && /(^|[^A-Za-z])ok$/ && /SKIP [^ ]+: / { s = $0; sub(/.*SKIP [^ ]+: /, "", s); sub(/ok$/, "", s); skip = s; finish("ok"); next }
     name != "" { if (nout < 40) out[nout++] = $0 }
     END {
         finish("FAILED")

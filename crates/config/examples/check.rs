@@ -7,6 +7,7 @@ use nsjail_config::{check_report, parse_args, usage, HostFacts, Parsed};
 fn main() {
     match parse_args(std::env::args_os().skip(1)) {
         Ok(Parsed::Help) => print!("{}", usage()),
+        Ok(Parsed::Version) => println!("nsjail-config {}", env!("CARGO_PKG_VERSION")),
         Ok(Parsed::Run(jail)) => {
             let host = HostFacts::probe_for(&jail.cfg);
             print!("{}", check_report(&jail, &host, None, &[]));

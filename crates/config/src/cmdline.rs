@@ -35,6 +35,8 @@ pub const TMPFS_OPTIONS: &str = "size=4194304";
 pub enum Parsed {
     /// `-h/--help`: print [`usage`] to stdout and exit 0.
     Help,
+    /// `-V/--version`: print the version and the build's features, exit 0.
+    Version,
     /// A validated jail.
     Run(Box<Jail>),
 }
@@ -160,6 +162,11 @@ struct State {
     uids: Vec<IdRange>,
     gids: Vec<IdRange>,
     mount_api: MountApi,
+    /// Log settings of the command line (`-l`, `-L`, `-v`, `-q`, `-Q`):
+    /// they win over any config's, wherever they stand in argv.
+    cli_log_target: Option<LogTarget>,
+    cli_log_level: Option<LogLevel>,
+    /// Log settings of the config files (the last file's win).
     log_target: Option<LogTarget>,
     log_level: Option<LogLevel>,
     /// argv from a config's exec_bin (path, args, arg0 applied).
@@ -187,6 +194,8 @@ impl State {
             // Ours: recursive attributes in one mount_setattr call where the
             // kernel has it (remounts otherwise); `old` forces remounts.
             mount_api: MountApi::Auto,
+            cli_log_target: None,
+            cli_log_level: None,
             log_target: None,
             log_level: None,
             config_argv: Vec::new(),
@@ -391,16 +400,19 @@ where
     let mut g = Getopt::new(strs);
     while let Some(ev) = g.next_opt()? {
         let value = ev.value.unwrap_or_default();
-        if apply(&mut st, ev.spec, &value)? {
-            return Ok(Parsed::Help);
+        match ev.spec.long {
+            "help" => return Ok(Parsed::Help),
+            "version" => return Ok(Parsed::Version),
+            _ => {}
         }
+        apply(&mut st, ev.spec, &value)?;
     }
     let command = g.into_operands();
     finish(st, command).map(|j| Parsed::Run(Box::new(j)))
 }
 
-/// Applies one option; returns true for `--help`.
-fn apply(st: &mut State, spec: &'static OptSpec, value: &str) -> Result<bool, ConfigError> {
+/// Applies one option (`--help` and `--version` end the scan in [`parse_args`]).
+fn apply(st: &mut State, spec: &'static OptSpec, value: &str) -> Result<(), ConfigError> {
     let flag = display_flag(spec);
     if let Some(action) = field_action(spec.long) {
         debug_assert!(
@@ -408,10 +420,10 @@ fn apply(st: &mut State, spec: &'static OptSpec, value: &str) -> Result<bool, Co
                 == matches!(action, FieldAction::SetTrue(_) | FieldAction::SetFalse(_))
         );
         apply_field(st, &flag, action, value)?;
-        return Ok(false);
+        return Ok(());
     }
     match spec.long {
-        "help" => return Ok(true),
+        "help" | "version" => {}
         "mode" => {
             let mode = match value.chars().next() {
                 Some('l') => Mode::LISTEN,
@@ -467,11 +479,11 @@ fn apply(st: &mut State, spec: &'static OptSpec, value: &str) -> Result<bool, Co
             st.touched(&flag, "port");
             st.touched(&flag, "mode");
         }
-        "log" => st.log_target = Some(LogTarget::File(value.to_string())),
-        "log_fd" => st.log_target = Some(LogTarget::Fd(parse_num::<i32>(&flag, value)?)),
-        "verbose" => st.log_level = Some(LogLevel::DEBUG),
-        "quiet" => st.log_level = Some(LogLevel::WARNING),
-        "really_quiet" => st.log_level = Some(LogLevel::FATAL),
+        "log" => st.cli_log_target = Some(LogTarget::File(value.to_string())),
+        "log_fd" => st.cli_log_target = Some(LogTarget::Fd(parse_num::<i32>(&flag, value)?)),
+        "verbose" => st.cli_log_level = Some(LogLevel::DEBUG),
+        "quiet" => st.cli_log_level = Some(LogLevel::WARNING),
+        "really_quiet" => st.cli_log_level = Some(LogLevel::FATAL),
         "env" => {
             let State { cfg, warnings, .. } = st;
             add_env(&mut cfg.envar, warnings, &flag, value);
@@ -533,7 +545,7 @@ fn apply(st: &mut State, spec: &'static OptSpec, value: &str) -> Result<bool, Co
             });
         }
     }
-    Ok(false)
+    Ok(())
 }
 
 fn apply_field(
@@ -628,7 +640,8 @@ fn apply_loaded_config(
     let src = config_src(path);
     let mut c = loaded.cfg;
 
-    // Log settings apply immediately and survive later files.
+    // Log settings survive later files without log settings; the command
+    // line's win over them (see finish).
     if c.has_log_fd() {
         st.log_target = Some(LogTarget::Fd(c.log_fd()));
     }
@@ -731,18 +744,30 @@ fn apply_loaded_config(
 fn finish(mut st: State, command: Vec<String>) -> Result<Jail, ConfigError> {
     let mut cfg = std::mem::take(&mut st.cfg);
 
-    // Logging: daemon without a target logs to a file.
-    if cfg.daemon() && st.log_target.is_none() {
-        st.log_target = Some(LogTarget::File(DAEMON_LOG_FILE.to_string()));
+    // Logging: the command line's settings win over the config's (ours:
+    // nsjail applies them in argv order, so `-v --config F` lost to F).
+    // `-v` asks to see the log: a config's `log_fd: -1` (silence) then
+    // gives way to stderr unless the command line names a target too.
+    let mut target = st.cli_log_target.clone().or(st.log_target.clone());
+    let level = st.cli_log_level.or(st.log_level);
+    if st.cli_log_level == Some(LogLevel::DEBUG)
+        && st.cli_log_target.is_none()
+        && matches!(target, Some(LogTarget::Fd(fd)) if fd < 0)
+    {
+        target = Some(LogTarget::Fd(libc::STDERR_FILENO));
+    }
+    // A daemon without a target logs to a file.
+    if cfg.daemon() && target.is_none() {
+        target = Some(LogTarget::File(DAEMON_LOG_FILE.to_string()));
     }
     cfg.clear_log_fd();
     cfg.clear_log_file();
-    match &st.log_target {
+    match &target {
         None => cfg.set_log_fd(libc::STDERR_FILENO),
         Some(LogTarget::Fd(fd)) => cfg.set_log_fd(*fd),
         Some(LogTarget::File(f)) => cfg.set_log_file(f.clone()),
     }
-    cfg.set_log_level(st.log_level.unwrap_or(LogLevel::INFO));
+    cfg.set_log_level(level.unwrap_or(LogLevel::INFO));
 
     // Mounts: --chroot first, /proc last.
     let mut mounts = Vec::with_capacity(cfg.mount.len() + 2);

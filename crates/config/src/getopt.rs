@@ -58,9 +58,13 @@ const fn v(long: &'static str, short: Option<char>, help: &'static str) -> OptSp
 }
 
 /// Every option nsjail accepts (§4 of the behaviour spec), plus our
-/// `--check` and `--run_report`. Descriptions are ours.
+/// `--check`, `--run_report` and `--version`. Descriptions are ours.
+///
+/// The one source of `--help`, the man page and the shell completions
+/// ([`crate::docs`]).
 pub const OPTIONS: &[OptSpec] = &[
     o("help", Some('h'), "Print this help to stdout and exit 0"),
+    o("version", Some('V'), "(ours) Print the version and the build's features (kernel API strategy, seccomp architectures) to stdout and exit 0"),
     v("mode", Some('M'), "Mode by first letter: l (listen on --port), o (run once, default), e (execve without a supervisor), r (rerun forever)"),
     v("config", Some('C'), "Load a config file (protobuf text format or ProtoJSON) here; it replaces every setting given before it"),
     v("exec_file", Some('x'), "Program to execute (default: argv[0] of the command)"),
@@ -76,14 +80,14 @@ pub const OPTIONS: &[OptSpec] = &[
     v("bindhost", None, "Address to listen on in listen mode (default: ::)"),
     v("max_conns", None, "Listen mode: maximum concurrent jails (default: 0 = unlimited)"),
     v("max_conns_per_ip", Some('i'), "Listen mode: maximum concurrent jails per remote IP (default: 0 = unlimited)"),
-    v("log", Some('l'), "Log to this file (appended)"),
-    v("log_fd", Some('L'), "Log to this file descriptor (default: 2; -1 silences everything)"),
+    v("log", Some('l'), "Log to this file (appended). On the command line it wins over a config's log_fd/log_file"),
+    v("log_fd", Some('L'), "Log to this file descriptor (default: 2; -1 silences all but the fatal line). On the command line it wins over a config's log_fd/log_file"),
     v("time_limit", Some('t'), "Wall-clock limit per jail in seconds (default: 600, 0 = none)"),
     v("max_cpus", None, "Run the jail on at most this many CPUs (default: 0 = no change)"),
     o("daemon", Some('d'), "Go to the background after start"),
-    o("verbose", Some('v'), "Log level DEBUG"),
-    o("quiet", Some('q'), "Log level WARNING"),
-    o("really_quiet", Some('Q'), "Log level FATAL"),
+    o("verbose", Some('v'), "Log level DEBUG. On the command line it wins over a config's log_level, and over a config's log_fd: -1 (the log goes to stderr unless -l/-L says where)"),
+    o("quiet", Some('q'), "Log level WARNING (wins over a config's log_level)"),
+    o("really_quiet", Some('Q'), "Log level FATAL (wins over a config's log_level)"),
     o("keep_env", Some('e'), "Keep nsjail's environment (default: cleared)"),
     v("env", Some('E'), "Environment variable NAME=VALUE, or NAME to copy nsjail's value. Repeatable"),
     o("keep_caps", None, "Keep all capabilities"),
@@ -127,7 +131,7 @@ pub const OPTIONS: &[OptSpec] = &[
     o("disable_proc", None, "Don't mount /proc"),
     v("proc_path", None, "Mount procfs at this path (default: /proc)"),
     o("proc_rw", None, "Mount procfs read-write"),
-    v("experimental_mnt", None, "Mount API: old (mount(2), default), new (fsopen/open_tree/move_mount), auto (new on kernel >= 6.3)"),
+    v("experimental_mnt", None, "Mount API for read-only/nosuid/nodev/noexec: auto (default) and new: one recursive mount_setattr(2) where the kernel has it, else mount(2) remounts; old: mount(2) remounts only (nsjail's default)"),
     v("seccomp_policy", Some('P'), "Kafel seccomp policy file"),
     v("seccomp_string", None, "Kafel seccomp policy text (appended, one line per use)"),
     o("seccomp_log", None, "Install the filter with SECCOMP_FILTER_FLAG_LOG"),
@@ -162,7 +166,7 @@ pub const OPTIONS: &[OptSpec] = &[
     o("disable_tsc", None, "Make the rdtsc instruction fault (x86)"),
     o("forward_signals", None, "Forward SIGINT/SIGTERM to the jails instead of SIGKILL"),
     o("use_core_scheduling", None, "Put the jail in its own core-scheduling group"),
-    o("user_net", None, "User-mode networking (built-in NSTUN backend, default settings)"),
+    o("user_net", None, "User-mode networking (nsjail's NSTUN/pasta): not supported by this implementation; refused with one error line"),
     v("oom_score_adj", None, "Write this value to the program's oom_score_adj"),
     o("check", None, "(ours) Validate the config and flags, print the effective jail and warnings, run nothing"),
     v("run_report", None, "(ours) Write a JSON account of each run to this file"),
@@ -171,7 +175,7 @@ pub const OPTIONS: &[OptSpec] = &[
 /// The short-option letters in nsjail's getopt string that take a value.
 const SHORT_WITH_ARG: &str = "xHDCcpiuglLtMERBTmsPIUG";
 /// The ones that don't (`?` is in nsjail's string too; see [`ConfigError::QuestionMark`]).
-const SHORT_NO_ARG: &str = "NdvqQeh?";
+const SHORT_NO_ARG: &str = "NdvqQehV?";
 
 /// Finds an option by short letter.
 pub fn by_short(c: char) -> Option<&'static OptSpec> {
@@ -365,8 +369,8 @@ mod tests {
         longs.sort();
         longs.dedup();
         assert_eq!(longs.len(), OPTIONS.len(), "duplicate long option");
-        // nsjail's 104 long options plus --check and --run_report.
-        assert_eq!(OPTIONS.len(), 106);
+        // nsjail's 104 long options plus --check, --run_report and --version.
+        assert_eq!(OPTIONS.len(), 107);
         for c in SHORT_WITH_ARG.chars() {
             assert_eq!(by_short(c).unwrap().has_arg, HasArg::Required, "-{c}");
         }

@@ -38,6 +38,7 @@ use std::path::PathBuf;
 
 mod check;
 mod cmdline;
+pub mod docs;
 mod error;
 pub mod getopt;
 mod load;

@@ -429,7 +429,9 @@ fn every_flag_sets_its_field_in_every_spelling() {
             check(&j);
         }
     }
+    // Both end the scan instead of setting anything: tested on their own.
     covered.insert("help");
+    covered.insert("version");
     let all: BTreeSet<&str> = OPTIONS.iter().map(|o| o.long).collect();
     let missing: Vec<_> = all.difference(&covered).collect();
     assert!(
@@ -448,6 +450,22 @@ fn help_in_both_spellings() {
         parse_args(["-v", "-h", "--bogus"]),
         Ok(Parsed::Help)
     ));
+}
+
+#[test]
+fn version_in_both_spellings() {
+    for a in ["-V", "--version", "--vers"] {
+        assert!(matches!(parse_args([a]), Ok(Parsed::Version)), "{a}");
+    }
+    // Like --help: wins without a command, and stops the scan where it is.
+    assert!(matches!(
+        parse_args(["-q", "-V", "--bogus"]),
+        Ok(Parsed::Version)
+    ));
+    // -v is still verbose, and bundles with -V.
+    assert!(matches!(parse_args(["-vV"]), Ok(Parsed::Version)));
+    let j = jail(&["-v", "--", "/bin/true"]);
+    assert_eq!(j.cfg.log_level(), LogLevel::DEBUG);
 }
 
 #[test]
@@ -589,7 +607,7 @@ fn repeated_flags_accumulate_or_override() {
 fn bare_env_name_copies_nsjails_value() {
     // PATH is set in every test environment we run in; skip otherwise.
     let Ok(path) = std::env::var("PATH") else {
-        eprintln!("skipped: PATH is not set");
+        eprintln!("SKIP bare_env_name_copies_nsjails_value: PATH is not set");
         return;
     };
     let j = jail(&["-E", "PATH", "--", "/bin/true"]);

@@ -26,18 +26,26 @@ fn seed_loads_with_every_value_as_written() {
         vec!["ToolJet Python Execution - FULL Mode (Maximum Isolation)"]
     );
     assert_eq!(c.mode(), Mode::ONCE);
-    for (v, name) in [
-        (c.clone_newuser(), "user"),
-        (c.clone_newns(), "ns"),
-        (c.clone_newpid(), "pid"),
-        (c.clone_newipc(), "ipc"),
-        (c.clone_newuts(), "uts"),
-        (c.clone_newnet(), "net"),
-        (c.clone_newcgroup(), "cgroup"),
+    // Each namespace field is written `true` in the file; all but
+    // clone_newtime default to true too, so the value alone proves nothing:
+    // each field's own presence says the line was read into that field.
+    for (present, value, name) in [
+        (c.has_clone_newuser(), c.clone_newuser(), "user"),
+        (c.has_clone_newns(), c.clone_newns(), "ns"),
+        (c.has_clone_newpid(), c.clone_newpid(), "pid"),
+        (c.has_clone_newipc(), c.clone_newipc(), "ipc"),
+        (c.has_clone_newuts(), c.clone_newuts(), "uts"),
+        (c.has_clone_newnet(), c.clone_newnet(), "net"),
+        (c.has_clone_newcgroup(), c.clone_newcgroup(), "cgroup"),
     ] {
-        assert!(v, "clone_new{name}");
-        assert!(c.has_clone_newuser());
+        assert!(
+            present,
+            "clone_new{name} is set in the file but not present"
+        );
+        assert!(value, "clone_new{name}: true");
     }
+    // Not in the file: absent, with its default.
+    assert!(!c.has_clone_newtime() && !c.clone_newtime());
     assert_eq!(c.uidmap.len(), 1);
     assert_eq!(
         (

@@ -34,7 +34,16 @@ fn arg() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    // Failing cases are saved next to this file (tests/<name>.proptest-regressions)
+    // and replayed first: the default looks for a lib.rs above tests/ and
+    // warns on every case when it finds none.
+    #![proptest_config(ProptestConfig {
+        cases: 2000,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn argv_never_panics(args in prop::collection::vec(arg(), 0..12)) {

@@ -151,25 +151,74 @@ fn config_maps_append_to_cli_maps_and_fds_too() {
 }
 
 #[test]
-fn config_log_settings_apply_in_place() {
-    // Config sets log_file + ERROR; a later -q overrides the level, an
-    // earlier -L is replaced by the config's file.
+fn config_log_settings_apply_without_command_line_ones() {
+    // basic.cfg sets log_file + ERROR.
+    let j = jail(&["--config", &fx("basic.cfg"), "--", "/bin/true"]);
+    assert_eq!(j.cfg.log_file(), "/tmp/cfg.log");
+    assert!(!j.cfg.has_log_fd());
+    assert_eq!(j.cfg.log_level(), LogLevel::ERROR);
+}
+
+#[test]
+fn command_line_log_settings_win_over_the_config_wherever_they_stand() {
+    // Before --config (which nsjail would let the file override) and after.
+    for args in [
+        &[
+            "-L",
+            "7",
+            "-q",
+            "--config",
+            &fx("basic.cfg"),
+            "--",
+            "/bin/true",
+        ][..],
+        &[
+            "--config",
+            &fx("basic.cfg"),
+            "-L",
+            "7",
+            "-q",
+            "--",
+            "/bin/true",
+        ],
+    ] {
+        let j = jail(args);
+        assert_eq!(j.cfg.log_fd(), 7, "{args:?}");
+        assert!(!j.cfg.has_log_file(), "{args:?}");
+        assert_eq!(j.cfg.log_level(), LogLevel::WARNING, "{args:?}");
+    }
     let j = jail(&[
-        "-L",
-        "7",
+        "-l",
+        "/tmp/cli.log",
         "--config",
         &fx("basic.cfg"),
-        "-q",
         "--",
         "/bin/true",
     ]);
-    assert_eq!(j.cfg.log_file(), "/tmp/cfg.log");
-    assert!(!j.cfg.has_log_fd());
-    assert_eq!(j.cfg.log_level(), LogLevel::WARNING);
-    let j = jail(&["--config", &fx("basic.cfg"), "-L", "7", "--", "/bin/true"]);
-    assert_eq!(j.cfg.log_fd(), 7);
-    assert!(!j.cfg.has_log_file());
-    assert_eq!(j.cfg.log_level(), LogLevel::ERROR);
+    assert_eq!(j.cfg.log_file(), "/tmp/cli.log");
+    assert_eq!(
+        j.cfg.log_level(),
+        LogLevel::ERROR,
+        "the config's level stays"
+    );
+}
+
+#[test]
+fn verbose_shows_the_log_a_config_silenced() {
+    // The seed config sets log_fd: -1.
+    let seed = fx("tooljet-python-full.cfg");
+    let j = jail(&["--config", &seed, "--", "/bin/true"]);
+    assert_eq!(j.cfg.log_fd(), -1);
+    let j = jail(&["-v", "--config", &seed, "--", "/bin/true"]);
+    assert_eq!((j.cfg.log_fd(), j.cfg.log_level()), (2, LogLevel::DEBUG));
+    // An explicit target on the command line is kept, -1 included.
+    let j = jail(&["-v", "-L", "-1", "--config", &seed, "--", "/bin/true"]);
+    assert_eq!((j.cfg.log_fd(), j.cfg.log_level()), (-1, LogLevel::DEBUG));
+    // -q and -Q ask for less: the config's silence stays.
+    for q in ["-q", "-Q"] {
+        let j = jail(&[q, "--config", &seed, "--", "/bin/true"]);
+        assert_eq!(j.cfg.log_fd(), -1, "{q}");
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@ fn seed_fixture_matches_the_example_config() {
         env!("CARGO_MANIFEST_DIR")
     );
     let Ok(cfg) = std::fs::read_to_string(&cfg) else {
-        eprintln!("skipped: {cfg} not found");
+        eprintln!("SKIP seed_fixture_matches_the_example_config: {cfg} not found");
         return;
     };
     let lines: Vec<&str> = cfg

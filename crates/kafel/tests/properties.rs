@@ -224,7 +224,16 @@ fn seccomp_data(arch: Arch) -> impl Strategy<Value = SeccompData> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    // Failing cases are saved next to this file (tests/<name>.proptest-regressions)
+    // and replayed first: the default looks for a lib.rs above tests/ and
+    // warns on every case when it finds none.
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn compiled_verdict_equals_direct_evaluation(

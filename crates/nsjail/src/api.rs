@@ -292,8 +292,8 @@ impl Command {
             .collect();
         match nsjail_config::parse_args_with_configs(&configs, argv)? {
             Parsed::Run(jail) => Ok(jail.lower()?),
-            Parsed::Help => Err(Error::Unsupported(
-                "--help is not a jail: remove it from the flags".to_string(),
+            Parsed::Help | Parsed::Version => Err(Error::Unsupported(
+                "--help and --version are not a jail: remove them from the flags".to_string(),
             )),
         }
     }

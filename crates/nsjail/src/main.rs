@@ -48,6 +48,10 @@ fn real_main() -> Result<u8, Fatal> {
             print!("{}", nsjail_config::usage());
             return Ok(0);
         }
+        Ok(nsjail_config::Parsed::Version) => {
+            print!("{}", nsjail::version_text());
+            return Ok(0);
+        }
         Ok(nsjail_config::Parsed::Run(j)) => j,
         Err(e) => {
             if e.is_usage() {

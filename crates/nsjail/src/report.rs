@@ -229,4 +229,37 @@ mod tests {
         assert_eq!(v["remote"], "[::ffff:127.0.0.1]:4000");
         assert_eq!(v["run"], 7);
     }
+
+    #[test]
+    fn every_status_has_its_documented_name() {
+        let all = [
+            (Status::Exited, "exited"),
+            (Status::Signaled, "signaled"),
+            (Status::TimeLimit, "time_limit"),
+            (Status::Seccomp, "seccomp"),
+            (Status::Oom, "oom"),
+            (Status::RlimitCpu, "rlimit_cpu"),
+            (Status::SetupFailed, "setup_failed"),
+        ];
+        for (st, name) in all {
+            let mut r = Report::setup_failed("x".into(), 1);
+            r.status = st;
+            assert_eq!(r.to_json()["status"], name);
+        }
+    }
+
+    #[test]
+    fn signal_death_reports_the_signal_and_no_error() {
+        let mut r = Report::setup_failed(String::new(), 9);
+        r.status = Status::Signaled;
+        r.exit_code = 128 + libc::SIGTERM;
+        r.signal = Some(libc::SIGTERM);
+        r.error = None;
+        r.syscall = None;
+        let v = r.to_json();
+        assert_eq!(v["status"], "signaled");
+        assert_eq!(v["signal"], libc::SIGTERM);
+        assert_eq!(v["exit_code"], 128 + libc::SIGTERM);
+        assert!(v["error"].is_null() && v["syscall"].is_null());
+    }
 }

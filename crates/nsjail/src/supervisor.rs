@@ -314,7 +314,14 @@ impl<'a> Supervisor<'a> {
         } else {
             None
         };
-        let mut report = finished_report(self.spec, reaped, wall, r.time_limit_hit, syscall, stats);
+        let mut report = finished_report(
+            self.spec.rlimit_cpu_secs,
+            reaped,
+            wall,
+            r.time_limit_hit,
+            syscall,
+            stats,
+        );
         if r.remote != STANDALONE {
             report.remote = Some(r.remote);
         }
@@ -496,7 +503,7 @@ fn cgroup_fields(s: CgroupStats) -> crate::report::CgroupFields {
 
 /// The report of a jail that ran and was reaped.
 pub fn finished_report(
-    spec: &JailSpec,
+    rlimit_cpu_secs: Option<u64>,
     reaped: &Reaped,
     wall: Duration,
     time_limit_hit: bool,
@@ -513,7 +520,7 @@ pub fn finished_report(
                 Status::TimeLimit
             } else if s == libc::SIGKILL && stats.as_ref().is_some_and(|c| c.oom_killed) {
                 Status::Oom
-            } else if hit_cpu_rlimit(spec.rlimit_cpu_secs, s, reaped.user_us + reaped.sys_us) {
+            } else if hit_cpu_rlimit(rlimit_cpu_secs, s, reaped.user_us + reaped.sys_us) {
                 Status::RlimitCpu
             } else {
                 Status::Signaled
@@ -581,4 +588,169 @@ pub fn kill_for_time_limit(pid: i32, start: Instant, limit: u32, remote: &str) {
     log::info!("pid={pid} run time >= time limit ({run} >= {limit}) ({remote}). Killing it");
     let _ = sys::kill(pid, libc::SIGCONT);
     let _ = sys::kill(pid, libc::SIGKILL);
+}
+
+#[cfg(test)]
+mod tests {
+    //! The status classification of [`finished_report`]: each status from
+    //! the evidence that names it, and the near misses that must not.
+    use super::*;
+
+    fn reaped(state: ChildState, cpu_ms: u64) -> Reaped {
+        Reaped {
+            state,
+            user_us: cpu_ms * 1000,
+            sys_us: 0,
+            max_rss_kb: 1234,
+        }
+    }
+
+    /// A fixed `rlimit_cpu` of `secs` (what the lowering gives for
+    /// `rlimit_cpu_type: VALUE`; SOFT/HARD/INF and `disable_rl` give `None`,
+    /// see crates/config/tests/lowering.rs).
+    fn cfg_cpu(secs: u64) -> Option<u64> {
+        Some(secs)
+    }
+
+    fn oom(killed: bool) -> Option<CgroupStats> {
+        Some(CgroupStats {
+            oom_killed: killed,
+            ..Default::default()
+        })
+    }
+
+    fn status(
+        cfg: &Option<u64>,
+        r: &Reaped,
+        time_limit_hit: bool,
+        stats: Option<CgroupStats>,
+    ) -> (Status, i32, Option<i32>) {
+        let rep = finished_report(
+            *cfg,
+            r,
+            Duration::from_millis(7),
+            time_limit_hit,
+            None,
+            stats,
+        );
+        (rep.status, rep.exit_code, rep.signal)
+    }
+
+    #[test]
+    fn exited_keeps_the_code_and_no_signal() {
+        let c = cfg_cpu(1);
+        // Even with CPU time past the limit and an OOM kill recorded: an exit is an exit.
+        let r = reaped(ChildState::Exited(3), 5000);
+        assert_eq!(status(&c, &r, true, oom(true)), (Status::Exited, 3, None));
+        assert_eq!(
+            status(&c, &reaped(ChildState::Exited(0), 0), false, None),
+            (Status::Exited, 0, None)
+        );
+    }
+
+    #[test]
+    fn a_plain_signal_death_is_signaled() {
+        let c = cfg_cpu(600);
+        for sig in [libc::SIGKILL, libc::SIGTERM, libc::SIGSEGV, libc::SIGXCPU] {
+            let r = reaped(ChildState::Signaled(sig), 10);
+            assert_eq!(
+                status(&c, &r, false, oom(false)),
+                (Status::Signaled, 128 + sig, Some(sig)),
+                "signal {sig}"
+            );
+        }
+    }
+
+    #[test]
+    fn sigsys_is_seccomp_before_anything_else() {
+        let r = reaped(ChildState::Signaled(libc::SIGSYS), 5000);
+        assert_eq!(status(&cfg_cpu(1), &r, true, oom(true)).0, Status::Seccomp);
+    }
+
+    #[test]
+    fn time_limit_wins_over_oom_and_cpu() {
+        let r = reaped(ChildState::Signaled(libc::SIGKILL), 5000);
+        assert_eq!(
+            status(&cfg_cpu(1), &r, true, oom(true)),
+            (Status::TimeLimit, 137, Some(libc::SIGKILL))
+        );
+    }
+
+    #[test]
+    fn oom_needs_sigkill_and_the_cgroup_saying_so() {
+        let c = cfg_cpu(600);
+        let kill = reaped(ChildState::Signaled(libc::SIGKILL), 10);
+        assert_eq!(status(&c, &kill, false, oom(true)).0, Status::Oom);
+        assert_eq!(status(&c, &kill, false, oom(false)).0, Status::Signaled);
+        assert_eq!(status(&c, &kill, false, None).0, Status::Signaled);
+        let segv = reaped(ChildState::Signaled(libc::SIGSEGV), 10);
+        assert_eq!(status(&c, &segv, false, oom(true)).0, Status::Signaled);
+    }
+
+    #[test]
+    fn rlimit_cpu_needs_the_cpu_time_and_the_right_signal() {
+        let c = cfg_cpu(2);
+        for sig in [libc::SIGXCPU, libc::SIGKILL] {
+            // At the limit, or a tick under it (CPU time is charged in ticks).
+            for ms in [2000, 1960, 2500] {
+                let r = reaped(ChildState::Signaled(sig), ms);
+                assert_eq!(
+                    status(&c, &r, false, None).0,
+                    Status::RlimitCpu,
+                    "sig {sig}, {ms} ms"
+                );
+            }
+            // Well under the limit: someone else's signal.
+            let r = reaped(ChildState::Signaled(sig), 1500);
+            assert_eq!(status(&c, &r, false, None).0, Status::Signaled);
+        }
+        // SIGTERM after the CPU time: not the kernel's rlimit signal.
+        let r = reaped(ChildState::Signaled(libc::SIGTERM), 3000);
+        assert_eq!(status(&c, &r, false, None).0, Status::Signaled);
+    }
+
+    #[test]
+    fn rlimit_cpu_only_when_a_value_limit_was_set() {
+        let r = reaped(ChildState::Signaled(libc::SIGXCPU), 3000);
+        // SOFT/HARD types and disable_rl lower to no fixed limit.
+        let none: Option<u64> = None;
+        assert!(!hit_cpu_rlimit(none, libc::SIGXCPU, 3_000_000));
+        assert_eq!(status(&none, &r, false, None).0, Status::Signaled);
+        assert!(hit_cpu_rlimit(cfg_cpu(2), libc::SIGXCPU, 3_000_000));
+    }
+
+    #[test]
+    fn a_child_never_reaped_is_a_setup_failure() {
+        let r = reaped(ChildState::Running, 0);
+        assert_eq!(
+            status(&cfg_cpu(1), &r, false, None),
+            (Status::SetupFailed, 255, None)
+        );
+    }
+
+    #[test]
+    fn the_report_carries_the_measurements() {
+        let r = Reaped {
+            state: ChildState::Exited(0),
+            user_us: 12_345,
+            sys_us: 6_789,
+            max_rss_kb: 4321,
+        };
+        let rep = finished_report(
+            cfg_cpu(1),
+            &r,
+            Duration::from_millis(42),
+            false,
+            Some("ptrace".into()),
+            None,
+        );
+        assert_eq!((rep.wall_ms, rep.user_ms, rep.sys_ms), (42, 12, 6));
+        assert_eq!(rep.max_rss_kb, 4321);
+        assert_eq!(rep.syscall.as_deref(), Some("ptrace"));
+        assert!(rep.cgroup.oom_killed.is_none());
+        // With cgroup stats but no cpuacct: the rusage stands in for cpu_usage_us.
+        let with = finished_report(cfg_cpu(1), &r, Duration::ZERO, false, None, oom(false));
+        assert_eq!(with.cgroup.oom_killed, Some(false));
+        assert_eq!(with.cgroup.cpu_usage_us, Some(19_134));
+    }
 }

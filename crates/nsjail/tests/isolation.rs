@@ -75,12 +75,6 @@ fn rlimit_flags_value_inf_and_soft() {
     if !root_or_skip("rlimit_flags_value_inf_and_soft") {
         return;
     }
-    let mut own = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: writable rlimit struct.
-    unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut own) };
     let o = sh(
         &[
             "-q",
@@ -90,34 +84,104 @@ fn rlimit_flags_value_inf_and_soft() {
             "inf",
             "--rlimit_stack",
             "16",
-            "--rlimit_cpu",
-            "soft",
         ],
-        "ulimit -n; ulimit -v; ulimit -s; ulimit -p; ulimit -t",
+        "ulimit -n; ulimit -v; ulimit -s",
     );
     assert_eq!(o.code, Some(0), "{o:?}");
     let lines: Vec<&str> = o.stdout.lines().collect();
-    assert_eq!(lines[0], "77");
-    assert_eq!(lines[1], "unlimited");
-    assert_eq!(lines[2], "16384", "16 MiB stack in KiB");
-    let nproc = if own.rlim_cur == libc::RLIM_INFINITY {
-        "unlimited".to_string()
-    } else {
-        own.rlim_cur.to_string()
+    assert_eq!(
+        lines,
+        ["77", "unlimited", "16384"],
+        "16 MiB stack in KiB: {o:?}"
+    );
+}
+
+/// `soft` and `hard` (and the default SOFT type) take nsjail's own soft or
+/// hard limit. nsjail is started with its soft limits lowered below the
+/// hard ones, so taking the wrong one shows.
+#[test]
+fn rlimit_soft_and_hard_take_nsjails_own_limits() {
+    if !root_or_skip("rlimit_soft_and_hard_take_nsjails_own_limits") {
+        return;
+    }
+    let get = |r| {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: writable rlimit struct.
+        unsafe { libc::getrlimit(r, &mut l) };
+        l.rlim_max
     };
-    assert_eq!(lines[3], nproc, "nproc inherited (type SOFT by default)");
-    let mut cpu = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    // A soft value strictly below the hard limit, in the shell's units.
+    let below = |hard: libc::rlim_t, unit: libc::rlim_t, want: libc::rlim_t| {
+        if hard == libc::RLIM_INFINITY {
+            Some(want)
+        } else {
+            (hard / unit >= 2).then(|| (hard / unit - 1).min(want))
+        }
     };
-    // SAFETY: writable rlimit struct.
-    unsafe { libc::getrlimit(libc::RLIMIT_CPU, &mut cpu) };
-    let want = if cpu.rlim_cur == libc::RLIM_INFINITY {
-        "unlimited".to_string()
-    } else {
-        cpu.rlim_cur.to_string()
+    let shown = |v: libc::rlim_t, unit: libc::rlim_t| {
+        if v == libc::RLIM_INFINITY {
+            "unlimited".to_string()
+        } else {
+            (v / unit).to_string()
+        }
     };
-    assert_eq!(lines[4], want, "--rlimit_cpu soft = our soft limit");
+    let (cpu_h, nproc_h, fsize_h) = (
+        get(libc::RLIMIT_CPU),
+        get(libc::RLIMIT_NPROC),
+        get(libc::RLIMIT_FSIZE),
+    );
+    // dash's ulimit: -t seconds, -p processes, -f 512-byte blocks.
+    let (Some(cpu_s), Some(nproc_s), Some(fsize_s)) = (
+        below(cpu_h, 1, 3000),
+        below(nproc_h, 1, 5000),
+        below(fsize_h, 512, 100_000),
+    ) else {
+        skip(format!(
+            "a hard limit too low to set a soft one below it (cpu {cpu_h}, nproc {nproc_h}, fsize {fsize_h})"
+        ));
+        return;
+    };
+    let lower = format!(
+        "ulimit -St {cpu_s} && ulimit -Sp {nproc_s} && ulimit -Sf {fsize_s} && exec \"$0\" \"$@\""
+    );
+    let child = std::process::Command::new("/bin/sh")
+        .args([
+            "-c",
+            &lower,
+            NSJAIL,
+            "-Mo",
+            "--chroot",
+            "/",
+            "-q",
+            "--rlimit_cpu",
+            "soft",
+            "--rlimit_fsize",
+            "hard",
+            "--",
+            "/bin/sh",
+            "-c",
+            "ulimit -t; ulimit -p; ulimit -f",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let o = wait_out(
+        child,
+        std::time::Instant::now(),
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let want = [cpu_s.to_string(), nproc_s.to_string(), shown(fsize_h, 512)];
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(
+        lines, want,
+        "cpu soft, nproc soft (the default type), fsize hard: {o:?}"
+    );
 }
 
 #[test]
@@ -372,14 +436,59 @@ fn nothing_left_on_the_host() {
     if !root_or_skip("nothing_left_on_the_host") {
         return;
     }
-    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    // The C++ nsjail's work dirs (left by any earlier C++ run, which is why
+    // this compares before/after instead of asserting absence), plus what
+    // a pivot_root dance could leave, plus the directories they live in.
+    let watched = [
+        "/run/user",
+        "/run/user/nsjail.0.root",
+        "/run/user/nsjail.0.tmp",
+        "/tmp/oldroot",
+        "/tmp/newroot",
+    ];
+    let snapshot = || -> Vec<(String, Option<Vec<String>>)> {
+        watched
+            .iter()
+            .map(|p| {
+                let entries = std::fs::read_dir(p).ok().map(|rd| {
+                    let mut v: Vec<String> = rd
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect();
+                    v.sort();
+                    v
+                });
+                let exists = std::path::Path::new(p).symlink_metadata().is_ok();
+                (format!("{p} exists={exists}"), entries)
+            })
+            .collect()
+    };
+    let mounts = || {
+        let mut v: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            // network namespaces other tests (or other users of this
+            // host) create and delete meanwhile
+            .filter(|l| {
+                let mp = l.split(' ').nth(4).unwrap_or("");
+                !mp.starts_with("/run/netns/") && !mp.starts_with("/var/run/netns/")
+            })
+            // the mount id and parent id columns are not stable across a
+            // remount; the rest (root, mount point, options, fs) is
+            .map(|l| l.split(' ').skip(3).collect::<Vec<_>>().join(" "))
+            .collect();
+        v.sort();
+        v
+    };
+    let (files_before, mounts_before) = (snapshot(), mounts());
     let o = sh(&["-q"], "true");
     assert_eq!(o.code, Some(0), "{o:?}");
-    let after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert_eq!(before.lines().count(), after.lines().count());
-    for p in ["/run/user/nsjail.0.root", "/tmp/oldroot", "/tmp/newroot"] {
-        assert!(!std::path::Path::new(p).exists(), "{p} left behind");
-    }
+    assert_eq!(
+        snapshot(),
+        files_before,
+        "work dirs created or changed on the host"
+    );
+    assert_eq!(mounts(), mounts_before, "the host's mount table changed");
 }
 
 #[test]
@@ -424,15 +533,47 @@ fn max_cpus_restricts_affinity() {
     if !root_or_skip("max_cpus_restricts_affinity") {
         return;
     }
+    // SAFETY: a zeroed cpu_set_t is valid for sched_getaffinity to fill.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: our own affinity into a correctly sized set.
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    assert_eq!(
+        rc,
+        0,
+        "sched_getaffinity: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: CPU_COUNT reads the set just filled.
+    let ours = unsafe { libc::CPU_COUNT(&set) };
+    if ours < 2 {
+        skip(format!(
+            "this process may run on {ours} CPU: --max_cpus 1 would change nothing to observe"
+        ));
+        return;
+    }
     let o = sh(
         &["-q", "--max_cpus", "1"],
-        "grep Cpus_allowed_list /proc/self/status",
+        "grep Cpus_allowed_list /proc/self/status; nproc",
     );
     assert_eq!(o.code, Some(0), "{o:?}");
-    let list = o.stdout.split(':').nth(1).unwrap().trim().to_string();
+    let list = o
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
     assert!(
         !list.contains(',') && !list.contains('-'),
         "one CPU: {list}"
+    );
+    assert_eq!(
+        o.stdout.lines().nth(1),
+        Some("1"),
+        "nproc in the jail: {o:?}"
     );
 }
 
@@ -441,18 +582,33 @@ fn execute_fd_and_no_pivotroot() {
     if !root_or_skip("execute_fd_and_no_pivotroot") {
         return;
     }
-    let o = run(&[
-        "-Mo",
-        "--chroot",
-        "/",
-        "-q",
-        "--execute_fd",
-        "--",
-        "/bin/sh",
-        "-c",
-        "exit 6",
-    ]);
-    assert_eq!(o.code, Some(6), "{o:?}");
+    // A host program that does not exist inside the jail: a copy of /bin/sh
+    // in a directory the jail sees covered by an empty tmpfs. Opened before
+    // namespacing (--execute_fd) it runs; by path it cannot.
+    let dir = temp_path("execute-fd");
+    std::fs::create_dir(&dir).unwrap();
+    let prog = dir.join("host-only-sh");
+    std::fs::copy("/bin/sh", &prog).unwrap();
+    let (d, p) = (dir.to_str().unwrap(), prog.to_str().unwrap());
+    let jail = |extra: &[&str]| {
+        let mut a = vec!["-Mo", "--chroot", "/", "-q", "-T", d];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["--", p, "-c", "test ! -e \"$0\" && exit 6"]);
+        run(&a)
+    };
+    let by_fd = jail(&["--execute_fd"]);
+    let by_path = jail(&[]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        by_fd.code,
+        Some(6),
+        "ran from the fd, absent inside: {by_fd:?}"
+    );
+    assert_eq!(by_path.code, Some(255), "{by_path:?}");
+    assert!(
+        by_path.stderr.contains("No such file or directory"),
+        "without --execute_fd the path is looked up inside the jail: {by_path:?}"
+    );
     let o = sh(&["-q", "--no_pivotroot"], "test -d /proc/1 && echo ok");
     assert_eq!(o.code, Some(0), "{o:?}");
     assert_eq!(o.stdout, "ok\n");

@@ -18,7 +18,7 @@ mod common;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{root_or_skip, run, wait_out, Out, NSJAIL};
+use common::{root_or_skip, run, skip, test_name, wait_out, Out, NSJAIL};
 
 /// A throwaway network namespace with the veth pair `ha` (198.51.100.1/24,
 /// up) and `hb` (up, no address).
@@ -36,30 +36,31 @@ fn ip(args: &[&str]) -> Output {
 
 impl TestNet {
     /// None (with the reason printed) when the host cannot provide it.
+    /// `test` tags the namespace name; SKIP lines name the running test.
     fn new(test: &str) -> Option<TestNet> {
-        if !root_or_skip(test) {
+        if !root_or_skip(&test_name()) {
             return None;
         }
         if Command::new("ip").arg("-V").output().is_err() {
-            eprintln!("SKIP {test}: iproute2's 'ip' is not installed");
+            skip("iproute2's 'ip' is not installed (apt-get install iproute2)");
             return None;
         }
         let name = format!("nsjt-{}-{test}", std::process::id());
         let o = ip(&["netns", "add", &name]);
         if !o.status.success() {
-            eprintln!(
-                "SKIP {test}: 'ip netns add' failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
+            skip(format!(
+                "'ip netns add' failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
             return None;
         }
         let net = TestNet { name };
         let o = net.ip(&["link", "add", "ha", "type", "veth", "peer", "name", "hb"]);
         if !o.status.success() {
-            eprintln!(
-                "SKIP {test}: no veth in this kernel: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
+            skip(format!(
+                "no veth in this kernel: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
             return None;
         }
         for args in [
@@ -72,6 +73,18 @@ impl TestNet {
             assert!(o.status.success(), "ip {args:?}: {o:?}");
         }
         Some(net)
+    }
+
+    /// [`TestNet::new`] for tests whose peer or jail side uses busybox's
+    /// `nc`/`ping`/`netstat`.
+    fn with_busybox(test: &str) -> Option<TestNet> {
+        if Command::new("busybox").arg("true").output().is_err() {
+            if root_or_skip(&test_name()) {
+                skip("busybox is not installed (apt-get install busybox-static)");
+            }
+            return None;
+        }
+        TestNet::new(test)
     }
 
     /// `ip -n NAME args`.
@@ -205,7 +218,7 @@ fn jail_sh<'a>(extra: &[&'a str], script: &'a str) -> Vec<&'a str> {
 
 #[test]
 fn macvlan_vs_is_configured_and_reaches_the_peer() {
-    let Some(net) = TestNet::new("mvbridge") else {
+    let Some(net) = TestNet::with_busybox("mvbridge") else {
         return;
     };
     let listener = net.listen("7101");
@@ -301,7 +314,7 @@ fn macvlan_and_iface_errors_fail_the_jail_clearly() {
 
 #[test]
 fn iface_own_moves_a_veth_end_into_the_jail() {
-    let Some(net) = TestNet::new("ifown") else {
+    let Some(net) = TestNet::with_busybox("ifown") else {
         return;
     };
     let o = net.nsjail(&jail_sh(
@@ -334,7 +347,7 @@ fn iface_own_moves_a_veth_end_into_the_jail() {
 
 #[test]
 fn traffic_rules_are_installed_and_enforced() {
-    let Some(net) = TestNet::new("rules") else {
+    let Some(net) = TestNet::with_busybox("rules") else {
         return;
     };
     let cfg = std::env::temp_dir().join(format!("nsjt-rules-{}.cfg", std::process::id()));
@@ -476,7 +489,7 @@ fn use_core_scheduling_creates_a_cookie_or_fails_clearly() {
         assert_eq!(o.code, Some(0), "{o:?}");
         assert!(o.stdout.contains("RAN"));
     } else {
-        eprintln!("NOTE: this kernel has no core scheduling (CONFIG_SCHED_CORE); checking the failure path only");
+        skip("success part: this kernel has no core scheduling (CONFIG_SCHED_CORE); only the failure path is checked");
         assert_eq!(o.code, Some(255), "{o:?}");
         assert!(!o.stdout.contains("RAN"));
         assert!(

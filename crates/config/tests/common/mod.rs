@@ -22,6 +22,7 @@ pub fn jail(args: &[&str]) -> Jail {
     match parse_args(args.iter().copied()) {
         Ok(Parsed::Run(j)) => *j,
         Ok(Parsed::Help) => panic!("unexpected Help for {args:?}"),
+        Ok(Parsed::Version) => panic!("unexpected Version for {args:?}"),
         Err(e) => panic!("unexpected error for {args:?}: {e}"),
     }
 }

@@ -3,7 +3,7 @@
 //! really is read-only (nsjail's legacy code only remounts the top mount).
 //!
 //! Two strategies, chosen by `--experimental_mnt`:
-//! * `old` (default): mount(2) only — `MS_REMOUNT|MS_BIND` on the mount and
+//! * `old` (nsjail's default; ours is `auto`): mount(2) only — `MS_REMOUNT|MS_BIND` on the mount and
 //!   on each of its submounts, found in `/proc/self/mountinfo`, keeping the
 //!   flags each one already has (they may be locked in a user namespace);
 //! * `new` / `auto`: one `mount_setattr(AT_RECURSIVE)`; if the kernel lacks

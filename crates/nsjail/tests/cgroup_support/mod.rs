@@ -6,11 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Prints why a test does not run and returns from it.
+/// Prints `SKIP <test>: <reason>` (libtest names each test's thread after
+/// the test) and returns from the test.
 #[macro_export]
 macro_rules! skip {
     ($($arg:tt)*) => {{
-        eprintln!("SKIP: {}", format!($($arg)*));
+        eprintln!(
+            "SKIP {}: {}",
+            std::thread::current().name().unwrap_or("unknown_test"),
+            format!($($arg)*)
+        );
         return;
     }};
 }

@@ -35,6 +35,20 @@ impl Out {
     }
 }
 
+/// The running test's name: libtest runs each test on a thread named after it.
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unknown_test")
+        .to_string()
+}
+
+/// Prints `SKIP <test>: <reason>`, the one form `test.sh` collects into its
+/// summary. For a test that skips only a part, the reason says which part.
+pub fn skip(reason: impl std::fmt::Display) {
+    eprintln!("SKIP {}: {reason}", test_name());
+}
+
 /// True when running as root; otherwise prints why the test is skipped.
 pub fn root_or_skip(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
