@@ -41,7 +41,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -511,10 +511,12 @@ pub fn spawn_spec(spec: &JailSpec, stdio: [Stdio; 3]) -> Result<Child, Error> {
         ends.push(stream(i, s)?);
     }
     let (report_r, report_w) = sys::pipe_cloexec().map_err(sys_err("creating a pipe"))?;
-    let jail_fds: [RawFd; 3] =
-        [0, 1, 2].map(|i| ends[i].jail.as_ref().map_or(i as RawFd, |f| f.as_raw_fd()));
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let inherited = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    let jail_fds: [BorrowedFd<'_>; 3] =
+        [0, 1, 2].map(|i| ends[i].jail.as_ref().map_or(inherited[i], |f| f.as_fd()));
     match sys::fork().map_err(sys_err("forking the jail's supervisor"))? {
-        Forked::Child => supervisor_process(spec, jail_fds, report_w.as_raw_fd()),
+        Forked::Child => supervisor_process(spec, jail_fds, report_w.as_fd()),
         Forked::Parent(pid) => {
             drop(report_w);
             let mut callers = ends.into_iter().map(|e| e.caller);
@@ -533,12 +535,12 @@ pub fn spawn_spec(spec: &JailSpec, stdio: [Stdio; 3]) -> Result<Child, Error> {
 /// The forked supervisor: only the calling thread exists here. Logs
 /// nothing, keeps only its own descriptors, runs the jail in ONCE mode and
 /// writes the report.
-fn supervisor_process(spec: &JailSpec, jail_fds: [RawFd; 3], report: RawFd) -> ! {
+fn supervisor_process(spec: &JailSpec, jail_fds: [BorrowedFd<'_>; 3], report: BorrowedFd<'_>) -> ! {
     // The embedding program's log backend may hold locks of threads that
     // do not exist here: every log call becomes a no-op.
     log::set_max_level(log::LevelFilter::Off);
-    let mut keep: Vec<RawFd> = jail_fds.to_vec();
-    keep.push(report);
+    let mut keep: Vec<RawFd> = jail_fds.iter().map(|f| f.as_raw_fd()).collect();
+    keep.push(report.as_raw_fd());
     keep.extend(spec.process.pass_fds.iter().copied());
     // Other threads' descriptors (their pipes) must not stay open here.
     sys::close_all_except(&keep);

@@ -6,7 +6,7 @@
 //! child exits with 255; a successful exec closes the (close-on-exec)
 //! socket, which the parent sees as EOF.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
 use nsjail_config::spec::JailSpec;
 
@@ -81,10 +81,10 @@ impl<'a> Plan<'a> {
 
 /// Per-launch inputs of the child that are not part of the (shared) plan.
 #[derive(Debug, Clone, Default)]
-pub struct ChildIo {
+pub struct ChildIo<'a> {
     /// Descriptors to put on 0, 1, 2 (LISTEN: the connection's pipes);
     /// `None` keeps nsjail's own stdio.
-    pub stdio: Option<[RawFd; 3]>,
+    pub stdio: Option<[BorrowedFd<'a>; 3]>,
     /// Who the jail is for, in the "Executing" line (`[STANDALONE MODE]`
     /// or the remote address).
     pub remote: String,
@@ -150,7 +150,7 @@ fn setup_and_exec(
         for t in targets {
             step(
                 "redirecting stdio to /dev/null",
-                sys::dup2(null.as_raw_fd(), *t),
+                sys::dup2(null.as_fd(), *t),
             )?;
         }
     }
@@ -304,7 +304,7 @@ fn setup_and_exec(
     let exec = &spec.exec;
     let e = match &plan.exec_fd {
         Some(fd) => sys::execveat_fd(
-            fd.as_raw_fd(),
+            fd.as_fd(),
             &exec.path.to_string_lossy(),
             &exec.argv,
             &exec.envp,

@@ -20,7 +20,7 @@
 //! stays in the original cgroup and PID namespace, ignores the terminal
 //! signals, and exits as soon as the cleanup is done.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use nsjail_config::spec::JailSpec;
 
@@ -71,7 +71,7 @@ fn start_cgroup_watcher(cgroups: Cgroups, target: i32) -> Result<(), String> {
                 Ok(Forked::Child) => watcher_main(cgroups, target, w),
                 Ok(Forked::Parent(_)) => sys::exit_now(0),
                 Err(e) => {
-                    let _ = sys::write_all(w.as_raw_fd(), e.to_string().as_bytes());
+                    let _ = sys::write_all(w.as_fd(), e.to_string().as_bytes());
                     sys::exit_now(1)
                 }
             }
@@ -81,7 +81,7 @@ fn start_cgroup_watcher(cgroups: Cgroups, target: i32) -> Result<(), String> {
             // The watcher owns the clean-up (and the v2 self-move undo) now.
             std::mem::forget(cgroups);
             let _ = sys::reap(mid);
-            let msg = sys::read_to_eof(r.as_raw_fd());
+            let msg = sys::read_to_eof(r.as_fd());
             match msg.first() {
                 Some(0) => Ok(()),
                 Some(_) => Err(String::from_utf8_lossy(&msg).into_owned()),
@@ -110,11 +110,11 @@ fn watcher_main(cgroups: Cgroups, target: i32, status: std::os::fd::OwnedFd) -> 
     // The program's stdin/stdout are not ours to hold open; stderr stays
     // for our warnings.
     if let Ok(null) = sys::open("/dev/null", libc::O_RDWR, 0) {
-        let _ = sys::dup2(null.as_raw_fd(), 0);
-        let _ = sys::dup2(null.as_raw_fd(), 1);
+        let _ = sys::dup2(null.as_fd(), 0);
+        let _ = sys::dup2(null.as_fd(), 1);
     }
     let fail = |msg: String| -> ! {
-        let _ = sys::write_all(status.as_raw_fd(), msg.as_bytes());
+        let _ = sys::write_all(status.as_fd(), msg.as_bytes());
         sys::exit_now(1)
     };
     // The target waits for our word, so it is alive now.
@@ -134,13 +134,13 @@ fn watcher_main(cgroups: Cgroups, target: i32, status: std::os::fd::OwnedFd) -> 
             fail(e.to_string())
         }
     };
-    if sys::write_all(status.as_raw_fd(), &[0]).is_err() {
+    if sys::write_all(status.as_fd(), &[0]).is_err() {
         // The target is gone already; clean up below.
         log::debug!("cgroup watcher: the program ended before it was told to go on");
     }
     drop(status);
     loop {
-        match sys::poll_in(pidfd.as_raw_fd(), -1) {
+        match sys::poll_in(pidfd.as_fd(), -1) {
             Ok(true) => break,
             Ok(false) => continue,
             Err(e) => {

@@ -311,7 +311,7 @@ impl Server<'_> {
         let (in_r, in_w) = sys::pipe_cloexec().map_err(|e| e.to_string())?;
         let (out_r, out_w) = sys::pipe_cloexec().map_err(|e| e.to_string())?;
         let io = ChildIo {
-            stdio: Some([in_r.as_raw_fd(), out_w.as_raw_fd(), out_w.as_raw_fd()]),
+            stdio: Some([in_r.as_fd(), out_w.as_fd(), out_w.as_fd()]),
             remote: remote.clone(),
             park: false,
         };
@@ -423,7 +423,7 @@ impl Server<'_> {
         const GONE: &str = "the client closed the connection";
         let ep = self.ep.as_fd();
         let c = self.conns.get_mut(idx).and_then(|c| c.as_mut())?;
-        let sock = c.sock.as_ref().map(|s| s.as_raw_fd())?;
+        let sock = c.sock.as_ref().map(|s| s.as_fd())?;
         if flags.intersects(EventFlags::ERR | EventFlags::HUP) {
             return Some(GONE);
         }
@@ -433,7 +433,7 @@ impl Server<'_> {
         if !flags.intersects(EventFlags::IN | EventFlags::RDHUP) {
             return None;
         }
-        match (c.in_w.as_ref().map(|f| f.as_raw_fd()), c.in_full) {
+        match (c.in_w.as_ref().map(|f| f.as_fd()), c.in_full) {
             (Some(in_w), false) => match sys::splice(sock, in_w, CHUNK) {
                 Ok(0) => Some(GONE),
                 Ok(_) => None,
@@ -474,8 +474,8 @@ impl Server<'_> {
 
     fn out_event(&mut self, idx: usize) -> Option<&'static str> {
         let c = self.conn(idx)?;
-        let out_r = c.out_r.as_ref().map(|f| f.as_raw_fd())?;
-        let sock = c.sock.as_ref().map(|s| s.as_raw_fd())?;
+        let out_r = c.out_r.as_ref().map(|f| f.as_fd())?;
+        let sock = c.sock.as_ref().map(|s| s.as_fd())?;
         match sys::splice(out_r, sock, CHUNK) {
             Ok(0) => Some("the jail closed its output"),
             Ok(_) => None,
@@ -498,8 +498,8 @@ impl Server<'_> {
     fn drain(&mut self, idx: usize) -> bool {
         let Some(c) = self.conn(idx) else { return true };
         let (Some(out_r), Some(sock)) = (
-            c.out_r.as_ref().map(|f| f.as_raw_fd()),
-            c.sock.as_ref().map(|s| s.as_raw_fd()),
+            c.out_r.as_ref().map(|f| f.as_fd()),
+            c.sock.as_ref().map(|s| s.as_fd()),
         ) else {
             return true;
         };

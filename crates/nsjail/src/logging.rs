@@ -8,7 +8,7 @@
 //! stderr (nsjail prints nothing at all there; we consciously differ).
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 use crate::sys;
@@ -133,12 +133,13 @@ pub fn format_line(lvl: Level, func: &str, line: u32, msg: &str) -> String {
 }
 
 fn emit(line: &str) {
-    let fd: RawFd = match BACKEND.get() {
+    let stderr = std::io::stderr();
+    let fd = match BACKEND.get() {
         Some(b) => match &b.out {
-            Some(o) => o.as_raw_fd(),
+            Some(o) => o.as_fd(),
             None => return,
         },
-        None => 2,
+        None => stderr.as_fd(),
     };
     let _ = sys::write_all(fd, line.as_bytes());
 }
@@ -151,7 +152,7 @@ pub fn init(s: &LogSettings) {
         None
     } else if let Some(f) = &s.file {
         match sys::open(f, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, 0o640) {
-            Ok(fd) => sys::dup_cloexec(fd.as_raw_fd(), 3).ok().or(Some(fd)),
+            Ok(fd) => sys::dup_cloexec(fd.as_fd(), 3).ok().or(Some(fd)),
             Err(e) => {
                 let _ = std::io::stderr().write_all(
                     format_line(
@@ -162,11 +163,11 @@ pub fn init(s: &LogSettings) {
                     )
                     .as_bytes(),
                 );
-                sys::dup_cloexec(2, 3).ok()
+                sys::dup_cloexec(std::io::stderr().as_fd(), 3).ok()
             }
         }
     } else {
-        sys::dup_cloexec(s.fd.unwrap_or(2), 3).ok()
+        sys::dup_number_cloexec(s.fd.unwrap_or(2), 3).ok()
     };
     let _ = BACKEND.set(Backend { out, level });
     let _ = log::set_logger(&Facade);
@@ -192,10 +193,10 @@ pub fn fatal(func: &str, line: u32, msg: &str) {
     let text = format_line(Level::Fatal, func, line, msg);
     match BACKEND.get().and_then(|b| b.out.as_ref()) {
         Some(o) => {
-            let _ = sys::write_all(o.as_raw_fd(), text.as_bytes());
+            let _ = sys::write_all(o.as_fd(), text.as_bytes());
         }
         None => {
-            let _ = sys::write_all(2, text.as_bytes());
+            let _ = sys::write_all(std::io::stderr().as_fd(), text.as_bytes());
         }
     }
 }

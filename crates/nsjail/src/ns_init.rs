@@ -3,7 +3,7 @@
 //! PID 1 of the new namespace, and a `CLONE_FS` helper inside it that builds
 //! the mount tree (so `/proc` shows that namespace).
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use crate::sys::{self, Forked};
 
@@ -46,7 +46,7 @@ pub fn mount_in_helper<E: std::fmt::Display>(
             let code = match f() {
                 Ok(()) => 0,
                 Err(e) => {
-                    let _ = sys::write_all(w.as_raw_fd(), e.to_string().as_bytes());
+                    let _ = sys::write_all(w.as_fd(), e.to_string().as_bytes());
                     255
                 }
             };
@@ -55,7 +55,7 @@ pub fn mount_in_helper<E: std::fmt::Display>(
         Forked::Parent(pid) => pid,
     };
     drop(w);
-    let msg = sys::read_to_eof(r.as_raw_fd());
+    let msg = sys::read_to_eof(r.as_fd());
     let reaped = sys::reap(pid).map_err(|e| e.to_string())?;
     if !msg.is_empty() {
         return Err(String::from_utf8_lossy(&msg).into_owned());

@@ -21,7 +21,7 @@
 //! starts with the two control bytes (`PARKED`, `LISTENER`).
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::sys;
 use crate::unotify::Tracer;
@@ -94,13 +94,13 @@ pub struct SupervisorEnd(OwnedFd);
 impl SupervisorEnd {
     /// Send one message.
     pub fn send(&self, m: ToChild) -> io::Result<()> {
-        sys::write_all(self.0.as_raw_fd(), &[m.byte()])
+        sys::write_all(self.0.as_fd(), &[m.byte()])
     }
 
     /// Wait for the child's next message, answering the traced jail's
     /// notifications meanwhile (with `tracer`). Error text is read to EOF.
     pub fn recv(&self, mut tracer: Option<&mut Tracer>) -> io::Result<FromChild> {
-        let fd = self.0.as_raw_fd();
+        let fd = self.0.as_fd();
         let mut chunk = [0u8; 512];
         loop {
             let ready = match tracer.as_deref_mut() {
@@ -184,7 +184,7 @@ impl ChildEnd {
     /// sent something else than a message.
     pub fn recv(&self) -> Option<ToChild> {
         let mut b = [0u8; 1];
-        match sys::read(self.0.as_raw_fd(), &mut b) {
+        match sys::read(self.0.as_fd(), &mut b) {
             Ok(1) => ToChild::from_byte(b[0]),
             _ => None,
         }
@@ -192,14 +192,14 @@ impl ChildEnd {
 
     /// Tell a RERUN supervisor that the jail is set up and waits.
     pub fn parked(&self) -> io::Result<()> {
-        sys::write_all(self.0.as_raw_fd(), &[PARKED])
+        sys::write_all(self.0.as_fd(), &[PARKED])
     }
 
     /// Hand the tracing listener over and wait until the supervisor holds
     /// it. Between the tracing filter's install and this, only untraced
     /// calls happen (sendmsg, read).
     pub fn send_listener(&self, listener: BorrowedFd<'_>) -> Result<(), String> {
-        sys::send_fd(self.0.as_raw_fd(), LISTENER, listener.as_raw_fd())
+        sys::send_fd(self.0.as_fd(), LISTENER, listener.as_fd())
             .map_err(|e| format!("sending the seccomp_unotify listener to nsjail failed: {e}"))?;
         match self.recv() {
             Some(ToChild::ListenerHeld) => Ok(()),
@@ -209,12 +209,12 @@ impl ChildEnd {
 
     /// Report a failure (the supervisor shows the text; the caller exits).
     pub fn fail(&self, why: &str) {
-        let _ = sys::write_all(self.0.as_raw_fd(), why.as_bytes());
+        let _ = sys::write_all(self.0.as_fd(), why.as_bytes());
     }
 
     /// Whether the supervisor's end is closed (it died).
     pub fn supervisor_gone(&self) -> bool {
-        sys::peer_closed(self.0.as_raw_fd())
+        sys::peer_closed(self.0.as_fd())
     }
 }
 

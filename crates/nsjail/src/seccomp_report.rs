@@ -8,7 +8,7 @@
 //! jail that has a policy, and reads the new records after a SIGSYS death.
 //! Without access to the kernel log the syscall stays unknown.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::sys;
@@ -16,8 +16,8 @@ use crate::sys;
 /// Open the kernel log for reading new records (non-blocking, at the end).
 pub fn open_kmsg() -> Option<OwnedFd> {
     let fd = sys::open("/dev/kmsg", libc::O_RDONLY | libc::O_NONBLOCK, 0).ok()?;
-    // SAFETY: lseek on a descriptor we own; SEEK_END on /dev/kmsg skips old records.
-    unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_END) };
+    // SEEK_END on /dev/kmsg skips the old records.
+    let _ = rustix::fs::seek(&fd, rustix::fs::SeekFrom::End(0));
     Some(fd)
 }
 
@@ -50,7 +50,7 @@ fn from_kmsg(fd: &OwnedFd, pid: i32) -> Option<i64> {
     let until = Instant::now() + Duration::from_millis(100);
     let mut buf = vec![0u8; 8192];
     loop {
-        match sys::read(fd.as_raw_fd(), &mut buf) {
+        match sys::read(fd.as_fd(), &mut buf) {
             Ok(n) if n > 0 => {
                 if let Some(nr) = parse_record(&String::from_utf8_lossy(&buf[..n]), pid) {
                     return Some(nr);
@@ -61,7 +61,7 @@ fn from_kmsg(fd: &OwnedFd, pid: i32) -> Option<i64> {
                 if Instant::now() >= until {
                     return None;
                 }
-                let _ = sys::poll_in(fd.as_raw_fd(), 10);
+                let _ = sys::poll_in(fd.as_fd(), 10);
             }
         }
     }

@@ -15,7 +15,7 @@
 //! as nsjail) lists the live jails.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nsjail_config::spec::{JailSpec, RunMode};
@@ -93,7 +93,7 @@ impl Signals {
 
     /// The next pending signal, if any (non-blocking).
     pub fn next(&self) -> Option<libc::c_int> {
-        sys::signalfd_read(&self.fd)
+        sys::signalfd_read(self.fd.as_fd())
     }
 }
 
@@ -368,10 +368,7 @@ impl<'a> Supervisor<'a> {
                 None => -1,
             };
             // Also answers the traced jail's seccomp_unotify notifications.
-            if !self
-                .tracer
-                .poll_in(self.signals.fd().as_raw_fd(), timeout)?
-            {
+            if !self.tracer.poll_in(self.signals.fd(), timeout)? {
                 continue;
             }
             while let Some(sig) = self.signals.next() {

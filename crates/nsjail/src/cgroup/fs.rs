@@ -132,18 +132,7 @@ impl CgroupFs for RealFs {
 
 /// `statfs(2)` → `f_type`.
 fn statfs_type(path: &Path) -> io::Result<i64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-    let mut buf = std::mem::MaybeUninit::<libc::statfs>::zeroed();
-    // SAFETY: `c` is a valid NUL-terminated string and `buf` points to writable
-    // memory of the size statfs(2) expects; the kernel fills it on success.
-    let rc = unsafe { libc::statfs(c.as_ptr(), buf.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: statfs returned 0, so the struct has been initialised.
-    let st = unsafe { buf.assume_init() };
+    let st = rustix::fs::statfs(path)?;
     #[allow(clippy::unnecessary_cast)]
     Ok(st.f_type as i64)
 }
@@ -156,12 +145,7 @@ fn sigkill(pid: i32) -> io::Result<()> {
             format!("refusing to kill pid {pid}"),
         ));
     }
-    // SAFETY: kill(2) takes plain integers; pid > 0 addresses exactly one process.
-    let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    crate::sys::kill(pid, libc::SIGKILL).map_err(|e| e.source)
 }
 
 /// An in-memory cgroup filesystem for unit tests: directories, files with

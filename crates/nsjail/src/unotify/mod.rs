@@ -38,7 +38,7 @@ pub mod install;
 mod raw;
 mod stats;
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::seccomp::{self, Filter, SeccompError};
@@ -154,6 +154,22 @@ pub fn compile_filter() -> Result<Filter, SeccompError> {
     seccomp::compile_tracing(&policy_text(kafel::Arch::native()))
 }
 
+/// Record one notification (only data read while the caller still waits
+/// is about that caller) and let the call continue.
+fn answer(stats: &mut Stats, l: BorrowedFd<'_>, n: &libc::seccomp_notif) {
+    let recs = decode::decode(n);
+    if raw::notif_id_valid(l, n.id) {
+        for r in recs {
+            stats.add(r);
+        }
+    }
+    if let Err(e) = raw::notif_continue(l, n.id) {
+        if e.raw_os_error() != Some(libc::ENOENT) {
+            log::warn!("seccomp_unotify: SECCOMP_IOCTL_NOTIF_SEND failed: {e}");
+        }
+    }
+}
+
 /// The jail being traced.
 struct Tracing {
     pid: i32,
@@ -240,12 +256,12 @@ impl Tracer {
     /// jail's notifications meanwhile: returns whether `fd` is readable
     /// (false after a notification was served, so the caller re-checks its
     /// own state).
-    pub fn poll_in(&mut self, fd: RawFd, timeout_ms: i32) -> Result<bool, SysError> {
-        let Some(l) = self.tracing.as_ref().map(|t| t.listener.as_raw_fd()) else {
+    pub fn poll_in(&mut self, fd: BorrowedFd<'_>, timeout_ms: i32) -> Result<bool, SysError> {
+        let Some(t) = self.tracing.as_ref() else {
             return sys::poll_in(fd, timeout_ms);
         };
-        let (ready, other) = sys::poll_two(fd, l, timeout_ms)
-            .map_err(|e| sys::err_from("poll", fd.to_string(), e))?;
+        let (ready, other) = sys::poll_two(fd, t.listener.as_fd(), timeout_ms)
+            .map_err(|e| sys::err_from("poll", fd.as_raw_fd().to_string(), e))?;
         if other {
             self.serve();
         }
@@ -258,11 +274,11 @@ impl Tracer {
         // Bounded per call: the wait loops call again while more arrive.
         for _ in 0..256 {
             let Some(t) = &self.tracing else { return };
-            let l = t.listener.as_raw_fd();
+            let l = t.listener.as_fd();
             let (readable, hup) = sys::poll_now(l);
             if readable {
                 match raw::notif_recv(l) {
-                    Ok(n) => self.handle(l, &n),
+                    Ok(n) => answer(&mut self.stats, l, &n),
                     // The caller went away between poll and receive.
                     Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINTR)) => {}
                     Err(e) => {
@@ -280,21 +296,6 @@ impl Tracer {
                 self.tracing = None;
             }
             return;
-        }
-    }
-
-    fn handle(&mut self, l: RawFd, n: &libc::seccomp_notif) {
-        let recs = decode::decode(n);
-        // Only data read while the caller still waits is about that caller.
-        if raw::notif_id_valid(l, n.id) {
-            for r in recs {
-                self.stats.add(r);
-            }
-        }
-        if let Err(e) = raw::notif_continue(l, n.id) {
-            if e.raw_os_error() != Some(libc::ENOENT) {
-                log::warn!("seccomp_unotify: SECCOMP_IOCTL_NOTIF_SEND failed: {e}");
-            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The seccomp user-notification calls, each wrapped once.
 
 use std::io;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::sys::{self, SysError};
 
@@ -32,11 +32,11 @@ pub fn install_listener(insns: &[libc::sock_filter]) -> Result<OwnedFd, SysError
 }
 
 /// SECCOMP_IOCTL_NOTIF_RECV (call only when the listener is readable).
-pub fn notif_recv(fd: RawFd) -> io::Result<libc::seccomp_notif> {
+pub fn notif_recv(fd: BorrowedFd<'_>) -> io::Result<libc::seccomp_notif> {
     // SAFETY: the kernel requires a zeroed structure; all-zero is valid.
     let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
     // SAFETY: `n` is a writable seccomp_notif, the size the request encodes.
-    let rc = unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV as _, &mut n) };
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV as _, &mut n) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -44,14 +44,20 @@ pub fn notif_recv(fd: RawFd) -> io::Result<libc::seccomp_notif> {
 }
 
 /// SECCOMP_IOCTL_NOTIF_ID_VALID: the caller of `id` still waits.
-pub fn notif_id_valid(fd: RawFd, id: u64) -> bool {
+pub fn notif_id_valid(fd: BorrowedFd<'_>, id: u64) -> bool {
     let mut id = id;
     // SAFETY: `id` is a readable u64.
-    unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_ID_VALID as _, &mut id) == 0 }
+    unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ID_VALID as _,
+            &mut id,
+        ) == 0
+    }
 }
 
 /// SECCOMP_IOCTL_NOTIF_SEND with SECCOMP_USER_NOTIF_FLAG_CONTINUE.
-pub fn notif_continue(fd: RawFd, id: u64) -> io::Result<()> {
+pub fn notif_continue(fd: BorrowedFd<'_>, id: u64) -> io::Result<()> {
     let mut r = libc::seccomp_notif_resp {
         id,
         val: 0,
@@ -60,7 +66,8 @@ pub fn notif_continue(fd: RawFd, id: u64) -> io::Result<()> {
     };
     loop {
         // SAFETY: `r` is a valid seccomp_notif_resp.
-        let rc = unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND as _, &mut r) };
+        let rc =
+            unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND as _, &mut r) };
         if rc == 0 {
             return Ok(());
         }
@@ -73,7 +80,6 @@ pub fn notif_continue(fd: RawFd, id: u64) -> io::Result<()> {
 
 /// SO_TYPE and SO_PROTOCOL of a socket.
 pub fn socket_type(fd: BorrowedFd<'_>) -> Option<(i32, i32)> {
-    use std::os::fd::AsRawFd;
     let get = |opt: libc::c_int| -> Option<i32> {
         let mut v: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
