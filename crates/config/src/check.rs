@@ -55,8 +55,8 @@ impl HostFacts {
     pub fn probe_at(mount: &Path) -> HostFacts {
         // f_type's width differs between architectures, hence the cast.
         #[allow(clippy::unnecessary_cast)]
-        let is_cgroup2 = nix::sys::statfs::statfs(mount)
-            .map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+        let is_cgroup2 = rustix::fs::statfs(mount)
+            .map(|s| s.f_type as i64 == CGROUP2_SUPER_MAGIC)
             .unwrap_or(false);
         let controllers = std::fs::read_to_string(mount.join("cgroup.controllers"))
             .ok()
@@ -79,21 +79,26 @@ impl HostFacts {
 }
 
 pub(crate) fn current_rlimits() -> Vec<(&'static str, u64, u64)> {
-    use nix::sys::resource::{getrlimit, Resource};
+    use rustix::process::{getrlimit, Resource};
     let all = [
-        ("RLIMIT_AS", Resource::RLIMIT_AS),
-        ("RLIMIT_CORE", Resource::RLIMIT_CORE),
-        ("RLIMIT_CPU", Resource::RLIMIT_CPU),
-        ("RLIMIT_FSIZE", Resource::RLIMIT_FSIZE),
-        ("RLIMIT_NOFILE", Resource::RLIMIT_NOFILE),
-        ("RLIMIT_NPROC", Resource::RLIMIT_NPROC),
-        ("RLIMIT_STACK", Resource::RLIMIT_STACK),
-        ("RLIMIT_MEMLOCK", Resource::RLIMIT_MEMLOCK),
-        ("RLIMIT_RTPRIO", Resource::RLIMIT_RTPRIO),
-        ("RLIMIT_MSGQUEUE", Resource::RLIMIT_MSGQUEUE),
+        ("RLIMIT_AS", Resource::As),
+        ("RLIMIT_CORE", Resource::Core),
+        ("RLIMIT_CPU", Resource::Cpu),
+        ("RLIMIT_FSIZE", Resource::Fsize),
+        ("RLIMIT_NOFILE", Resource::Nofile),
+        ("RLIMIT_NPROC", Resource::Nproc),
+        ("RLIMIT_STACK", Resource::Stack),
+        ("RLIMIT_MEMLOCK", Resource::Memlock),
+        ("RLIMIT_RTPRIO", Resource::Rtprio),
+        ("RLIMIT_MSGQUEUE", Resource::Msgqueue),
     ];
+    // rustix says "unlimited" as None; the kernel's value is RLIM64_INFINITY.
+    let v = |x: Option<u64>| x.unwrap_or(libc::RLIM64_INFINITY);
     all.iter()
-        .filter_map(|(n, r)| getrlimit(*r).ok().map(|(s, h)| (*n, s, h)))
+        .map(|(n, r)| {
+            let l = getrlimit(*r);
+            (*n, v(l.current), v(l.maximum))
+        })
         .collect()
 }
 

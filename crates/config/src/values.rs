@@ -223,8 +223,8 @@ impl IdKind {
     /// nsjail's current uid or gid (what an empty id means).
     pub fn current(self) -> u32 {
         match self {
-            IdKind::User => nix::unistd::getuid().as_raw(),
-            IdKind::Group => nix::unistd::getgid().as_raw(),
+            IdKind::User => rustix::process::getuid().as_raw(),
+            IdKind::Group => rustix::process::getgid().as_raw(),
         }
     }
 }
@@ -238,14 +238,8 @@ pub fn resolve_id(source: &str, s: &str, kind: IdKind) -> Result<u32, ConfigErro
     // Names can't contain NUL; the lookup would fail anyway.
     if !s.contains('\0') {
         let found = match kind {
-            IdKind::User => nix::unistd::User::from_name(s)
-                .ok()
-                .flatten()
-                .map(|u| u.uid.as_raw()),
-            IdKind::Group => nix::unistd::Group::from_name(s)
-                .ok()
-                .flatten()
-                .map(|g| g.gid.as_raw()),
+            IdKind::User => uzers::get_user_by_name(s).map(|u| u.uid()),
+            IdKind::Group => uzers::get_group_by_name(s).map(|g| g.gid()),
         };
         if let Some(id) = found {
             return Ok(id);
