@@ -30,6 +30,7 @@
 mod attrs;
 mod error;
 mod path;
+pub mod plan;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
@@ -41,6 +42,7 @@ pub use error::{errno_name, MountError};
 
 use attrs::{Attrs, Strategy};
 use path::{dev_of, jail_view, join};
+use plan::{Action, AttrsWhen, MountPlan, PlannedMount, RootSwitch};
 
 const OLDROOT: &str = "/oldroot";
 const NEWROOT: &str = "/newroot";
@@ -77,39 +79,6 @@ pub fn describe(e: &Entry) -> String {
     )
 }
 
-/// overlayfs options name host directories; during the build the host tree
-/// is at `/oldroot`, so absolute paths in them are moved there.
-fn host_options(fstype: &str, options: &str) -> String {
-    if fstype != "overlay" {
-        return options.to_string();
-    }
-    options
-        .split(',')
-        .map(|o| match o.split_once('=') {
-            Some((k, v))
-                if matches!(
-                    k,
-                    "lowerdir" | "upperdir" | "workdir" | "lowerdir+" | "datadir+"
-                ) =>
-            {
-                let dirs: Vec<String> = v
-                    .split(':')
-                    .map(|d| {
-                        if d.starts_with('/') {
-                            join(OLDROOT, d)
-                        } else {
-                            d.to_string()
-                        }
-                    })
-                    .collect();
-                format!("{k}={}", dirs.join(":"))
-            }
-            _ => o.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// A mount we made, for the final attribute pass and for naming the owner
 /// of a path.
 struct Mounted {
@@ -127,7 +96,6 @@ struct Builder {
     /// Owned tmpfs mounts still to be made read-only.
     deferred_ro: Vec<String>,
     dynamic: usize,
-    root_replaced: bool,
     /// Host mount points (under `/oldroot`), read once when first needed.
     host_points: std::cell::OnceCell<Vec<String>>,
 }
@@ -299,8 +267,8 @@ impl Builder {
         Ok(target)
     }
 
-    fn apply(&mut self, e: &Entry) -> Result<(), MountError> {
-        if e.symlink {
+    fn apply(&mut self, e: &Entry, step: &PlannedMount) -> Result<(), MountError> {
+        if let Action::Symlink { .. } = step.action {
             return self.symlink(e);
         }
         let target = self.mount_point(e)?;
@@ -333,32 +301,28 @@ impl Builder {
             )
             .map_err(mount_err)?;
             Some(src)
-        } else {
-            let src = if e.src.starts_with('/') {
-                join(OLDROOT, &e.src)
-            } else if e.src.is_empty() {
-                "none".to_string()
-            } else {
-                e.src.clone()
-            };
-            let fstype = (!e.fstype.is_empty()).then_some(e.fstype.as_str());
-            let opts = host_options(&e.fstype, &e.options);
-            let data = (!opts.is_empty()).then_some(opts.as_str());
-            let flags = e.extra_flags;
-            let r = match sys::mount(Some(&src), &target, fstype, flags, data) {
-                Err(err) if err.source.raw_os_error() == Some(libc::EPERM) && !e.rw => {
+        } else if let Action::Fresh {
+            source,
+            fstype,
+            data,
+            flags,
+        } = &step.action
+        {
+            let fstype = (!fstype.is_empty()).then_some(fstype.as_str());
+            let data = (!data.is_empty()).then_some(data.as_str());
+            let r = match sys::mount(Some(source), &target, fstype, *flags, data) {
+                Err(err) if err.source.raw_os_error() == Some(libc::EPERM) && step.ro => {
                     log::warn!("{err}: read-write failed, trying read-only");
-                    sys::mount(Some(&src), &target, fstype, flags | libc::MS_RDONLY, data)
+                    sys::mount(Some(source), &target, fstype, flags | libc::MS_RDONLY, data)
                 }
                 other => other,
             };
             r.map_err(mount_err)?;
             None
+        } else {
+            None
         };
-        if target == NEWROOT {
-            self.root_replaced = true;
-        }
-        let owned = e.owned_fs();
+        let owned = step.owned;
         if owned {
             let dev = dev_of(&target).map_err(|err| entry_err(e, "stat of the new mount", err))?;
             self.owned.push(dev);
@@ -367,7 +331,7 @@ impl Builder {
             target: target.clone(),
             entry: e.clone(),
         });
-        if owned && !e.rw {
+        if step.when == AttrsWhen::Deferred {
             // made read-only at the end, once the points inside exist
             self.deferred_ro.push(target);
             return Ok(());
@@ -427,9 +391,9 @@ impl Builder {
 
     /// Last pass: our read-only tmpfs mounts (the mounts on top of them keep
     /// their own attributes).
-    fn finish(&self, root_rw: bool) -> Result<(), MountError> {
+    fn finish(&self, root_ro: bool) -> Result<(), MountError> {
         let mut todo = self.deferred_ro.clone();
-        if !self.root_replaced && !root_rw {
+        if root_ro {
             todo.insert(0, NEWROOT.to_string());
         }
         for t in todo {
@@ -477,6 +441,7 @@ pub fn setup(fs: &FsSpec) -> Result<(), MountError> {
             .map_err(MountError::setup("changing to the working directory (cwd)"))?;
         return Ok(());
     }
+    let plan = MountPlan::of(fs);
     sys::chdir("/").map_err(MountError::setup("chdir('/')"))?;
     sys::mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)
         .map_err(MountError::setup("making '/' recursively private"))?;
@@ -516,21 +481,21 @@ pub fn setup(fs: &FsSpec) -> Result<(), MountError> {
         mounted: Vec::with_capacity(entries.len()),
         deferred_ro: Vec::new(),
         dynamic: 0,
-        root_replaced: false,
         host_points: std::cell::OnceCell::new(),
     };
-    for e in entries.iter().filter(|e| !e.skip) {
-        if let Err(err) = b.apply(e) {
-            if e.mandatory {
+    for step in &plan.steps {
+        let e = &entries[step.entry];
+        if let Err(err) = b.apply(e, step) {
+            if step.mandatory {
                 return Err(err);
             }
             log::warn!("{err} (mandatory: false, going on)");
         }
     }
-    b.finish(fs.root_rw)?;
+    b.finish(plan.root_ro)?;
 
     sys::chdir(NEWROOT).map_err(MountError::setup("entering the new root"))?;
-    if fs.no_pivotroot {
+    if plan.switch == RootSwitch::MoveAndChroot {
         log::warn!(
             "Using no_pivotroot is escapable when the user possesses relevant capabilities. Use it with care!"
         );
@@ -543,7 +508,7 @@ pub fn setup(fs: &FsSpec) -> Result<(), MountError> {
         sys::umount2(".", libc::MNT_DETACH).map_err(MountError::setup("detaching the old root"))?;
     }
     sys::chdir("/").map_err(MountError::setup("chdir('/') in the new root"))?;
-    sys::chdir(&fs.cwd).map_err(MountError::setup("changing to the working directory (cwd)"))?;
+    sys::chdir(&plan.cwd).map_err(MountError::setup("changing to the working directory (cwd)"))?;
     Ok(())
 }
 
@@ -554,14 +519,14 @@ mod tests {
     #[test]
     fn overlay_options_point_at_the_host_tree() {
         assert_eq!(
-            host_options(
+            plan::host_options(
                 "overlay",
                 "lowerdir=/a:/b:rel,upperdir=/u,workdir=/w,userxattr"
             ),
             "lowerdir=/oldroot/a:/oldroot/b:rel,upperdir=/oldroot/u,workdir=/oldroot/w,userxattr"
         );
         assert_eq!(
-            host_options("tmpfs", "size=1,lowerdir=/a"),
+            plan::host_options("tmpfs", "size=1,lowerdir=/a"),
             "size=1,lowerdir=/a"
         );
     }
