@@ -7,10 +7,16 @@
 //! jeq #AUDIT_ARCH, dispatch, kill      ; foreign architecture -> KILL
 //! ld  [nr]                             ; dispatch
 //! jge #n ...                           ; balanced binary search over number ranges
-//!                                      ; (x86_64: 0x40000000.. is a range -> KILL)
 //! ...                                  ; ret #action, or a jump into ...
+//! jge #0x40000000, kill, default       ; x86_64: the search's last range only
 //! argument checks per syscall          ; first matching rule wins
 //! ```
+//!
+//! The x32 guard (numbers from 0x40000000 up get the foreign-architecture verdict)
+//! is not a range of the search: that would add a leaf, and so a comparison on
+//! some paths of ordinary numbers. All x32 numbers lie above the highest rule, in
+//! the search's last range, so the guard is one `jge` in front of that range's
+//! verdict: only numbers above the highest rule pay for it.
 //!
 //! Code is emitted backwards (from the end of the program), so every jump target
 //! already has a position when the jump is written. A conditional jump reaches at
@@ -508,19 +514,30 @@ pub(crate) fn generate(policy: &Policy) -> Result<Vec<SockFilter>, Error> {
         }
         next = nr + 1;
     }
-    match foreign_from {
-        Some(from) => {
-            if next < from {
-                add(next, default);
+    if !covered {
+        add(next, default);
+    }
+    // The x32 guard: the last range holds every number from `from` up (rules there
+    // were dropped above). `tree` emits right subtrees first, so the guard, emitted
+    // now, lands right after the search's last comparison, its only predecessor.
+    let mut guarded = false;
+    if let (Some(from), Some(last)) = (foreign_from, ranges.last_mut()) {
+        let kill = Target::Ret(RET_KILL_THREAD);
+        if last.0 < from {
+            let (t, emitted) = em.jump(BPF_JGE | BPF_K, from, kill, last.1);
+            last.1 = t;
+            guarded = emitted;
+        } else {
+            // The last range starts at `from` (a rule for `from - 1`): all x32.
+            ranges.pop();
+            if ranges.last().map(|r| r.1) != Some(kill) {
+                ranges.push((from, kill));
             }
-            add(from, Target::Ret(RET_KILL_THREAD));
         }
-        None if !covered => add(next, default),
-        None => {}
     }
 
     let dispatch = em.tree(&ranges);
-    let dispatch = if ranges.len() > 1 {
+    let dispatch = if ranges.len() > 1 || guarded {
         em.fallthrough_to(dispatch);
         Target::At(em.push(stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR)))
     } else {
