@@ -433,14 +433,29 @@ impl Emitter {
         }
     }
 
-    /// Balanced binary search over `ranges` (sorted starts, the first is 0).
-    fn tree(&mut self, ranges: &[(u32, Target)]) -> Target {
-        if ranges.len() <= 1 {
+    /// Binary search over `ranges` (sorted starts, the first is 0), as deep as a
+    /// balanced one: no path is longer than ceil(log2(ranges)) comparisons.
+    /// `known[i]` is how many of the architecture's syscalls lie below range `i`
+    /// (one more entry: all of them). Within that depth, each split balances the
+    /// syscalls on either side (ties: the middle), so the numbers programs call
+    /// take the short paths, rather than gaps or numbers beyond the table.
+    fn tree(&mut self, ranges: &[(u32, Target)], known: &[usize]) -> Target {
+        let m = ranges.len();
+        if m <= 1 {
             return ranges.first().map_or(Target::Ret(RET_KILL_THREAD), |r| r.1);
         }
-        let mid = ranges.len() / 2;
-        let right = self.tree(&ranges[mid..]);
-        let left = self.tree(&ranges[..mid]);
+        // Both sides must fit in a subtree of depth ceil(log2 m) - 1.
+        let half = 1usize << (usize::BITS - (m - 1).leading_zeros() - 1);
+        let (lo, hi) = ((m - half).max(1), half.min(m - 1));
+        let total = known[m] - known[0];
+        let mid = (lo..=hi)
+            .min_by_key(|&k| {
+                let left = known[k] - known[0];
+                ((2 * left).abs_diff(total), (2 * k).abs_diff(m))
+            })
+            .unwrap_or(m / 2);
+        let right = self.tree(&ranges[mid..], &known[mid..]);
+        let left = self.tree(&ranges[..mid], &known[..=mid]);
         self.jump(BPF_JGE | BPF_K, ranges[mid].0, right, left).0
     }
 }
@@ -536,7 +551,13 @@ pub(crate) fn generate(policy: &Policy) -> Result<Vec<SockFilter>, Error> {
         }
     }
 
-    let dispatch = em.tree(&ranges);
+    let table = crate::tables::all(policy.arch);
+    let mut known: Vec<usize> = ranges
+        .iter()
+        .map(|r| table.partition_point(|s| s.nr < r.0))
+        .collect();
+    known.push(table.len());
+    let dispatch = em.tree(&ranges, &known);
     let dispatch = if ranges.len() > 1 || guarded {
         em.fallthrough_to(dispatch);
         Target::At(em.push(stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR)))

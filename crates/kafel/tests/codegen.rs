@@ -215,7 +215,14 @@ fn x32_guard_costs_nothing_below_the_highest_rule() {
         let plain = build(&format!("#pragma x32\n{policy}"));
         let parsed = parse(policy, &common::opts(X86)).unwrap();
         let highest = parsed.rules.iter().map(|r| r.nr).max();
+        // Programs with `ja` trampolines: the guard's two or three instructions move
+        // jump distances, which can move a trampoline onto another path (the known
+        // one extra hop of the 300-syscall bound): +1 for some numbers, and a total
+        // that can drift by a few instructions either way. Otherwise the search is
+        // the same, and so is the total below the highest rule.
+        let hop = usize::from(guarded.filter.iter().any(|i| i.code == 0x05));
         let mut extra_numbers = 0;
+        let (mut total_g, mut total_p) = (0, 0);
         for nr in probes() {
             for args in [[0u64; 6], [3, 0x1000, 4096, 0, 0, 0], [u64::MAX; 6]] {
                 let d = data(X86, nr, args);
@@ -226,7 +233,11 @@ fn x32_guard_costs_nothing_below_the_highest_rule() {
                     None => 2,
                     Some(h) => usize::from(nr > h),
                 };
-                let allowed = p.executed + extra;
+                if extra == 0 {
+                    total_g += g.executed;
+                    total_p += p.executed;
+                }
+                let allowed = p.executed + extra + hop;
                 assert!(
                     g.executed <= allowed,
                     "{policy:.40}: nr {nr:#x} args {args:?}: {} instructions with the x32 \
@@ -244,6 +255,11 @@ fn x32_guard_costs_nothing_below_the_highest_rule() {
                 }
             }
         }
+        assert!(
+            hop == 1 || total_g <= total_p,
+            "{policy:.40}: {total_g} instructions with the x32 guard, {total_p} without, \
+             summed over the numbers up to the highest rule"
+        );
         // Sanity: the comparison saw the guard somewhere unless DEFAULT is KILL.
         if parsed.default_action != RET_KILL_THREAD && !policy.contains("0x3fffffff") {
             assert!(extra_numbers > 0, "{policy:.40}: no guard seen");
