@@ -447,13 +447,21 @@ impl Emitter {
         // Both sides must fit in a subtree of depth ceil(log2 m) - 1.
         let half = 1usize << (usize::BITS - (m - 1).leading_zeros() - 1);
         let (lo, hi) = ((m - half).max(1), half.min(m - 1));
-        let total = known[m] - known[0];
-        let mid = (lo..=hi)
-            .min_by_key(|&k| {
-                let left = known[k] - known[0];
-                ((2 * left).abs_diff(total), (2 * k).abs_diff(m))
-            })
-            .unwrap_or(m / 2);
+        // `known` only grows, so the best cuts are one run of k: find it by binary
+        // search (compile time), then take the cut in it nearest the middle.
+        let (base, total) = (known[0], known[m] - known[0]);
+        let cand = &known[lo..=hi];
+        let off = |x: usize| (2 * (x - base)).abs_diff(total);
+        let p = cand.partition_point(|&x| 2 * (x - base) < total);
+        let best = [p.checked_sub(1), (p < cand.len()).then_some(p)]
+            .into_iter()
+            .flatten()
+            .map(|i| off(cand[i]))
+            .min()
+            .unwrap_or(0);
+        let first = lo + cand.partition_point(|&x| 2 * (x - base) < total && off(x) > best);
+        let last = lo + cand.partition_point(|&x| 2 * (x - base) < total || off(x) <= best) - 1;
+        let mid = (m / 2).clamp(first, last);
         let right = self.tree(&ranges[mid..], &known[mid..]);
         let left = self.tree(&ranges[..mid], &known[..=mid]);
         self.jump(BPF_JGE | BPF_K, ranges[mid].0, right, left).0
