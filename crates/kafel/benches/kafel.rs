@@ -88,7 +88,8 @@ fn time_compile(name: &str, policy: &str) {
     );
 }
 
-fn mean_instructions(name: &str, policy: &str) {
+/// Mean and worst instructions executed over `sample_numbers()`.
+fn executed(policy: &str) -> (usize, f64, usize) {
     let prog = compile(policy, &opts()).expect("compiles");
     let numbers = sample_numbers();
     let (mut total, mut worst) = (0usize, 0usize);
@@ -103,13 +104,23 @@ fn mean_instructions(name: &str, policy: &str) {
         total += out.executed;
         worst = worst.max(out.executed);
     }
-    println!(
-        "execute {name}: {} instructions in the program; mean {:.2}, worst {} instructions \
-         per syscall over {} syscall numbers",
+    (
         prog.filter.len(),
         total as f64 / numbers.len() as f64,
         worst,
-        numbers.len()
+    )
+}
+
+/// Also prints the same policy under `#pragma x32` (no x32 guard): the cost of
+/// the guard is the difference.
+fn mean_instructions(name: &str, policy: &str) {
+    let (len, mean, worst) = executed(policy);
+    let (_, mean_x32, worst_x32) = executed(&format!("#pragma x32\n{policy}"));
+    println!(
+        "execute {name}: {len} instructions in the program; mean {mean:.2}, worst {worst} \
+         instructions per syscall over {} syscall numbers (without the x32 guard: mean \
+         {mean_x32:.2}, worst {worst_x32})",
+        sample_numbers().len()
     );
 }
 

@@ -7,10 +7,16 @@
 //! jeq #AUDIT_ARCH, dispatch, kill      ; foreign architecture -> KILL
 //! ld  [nr]                             ; dispatch
 //! jge #n ...                           ; balanced binary search over number ranges
-//!                                      ; (x86_64: 0x40000000.. is a range -> KILL)
 //! ...                                  ; ret #action, or a jump into ...
+//! jge #0x40000000, kill, default       ; x86_64: the search's last range only
 //! argument checks per syscall          ; first matching rule wins
 //! ```
+//!
+//! The x32 guard (numbers from 0x40000000 up get the foreign-architecture verdict)
+//! is not a range of the search: that would add a leaf, and so a comparison on
+//! some paths of ordinary numbers. All x32 numbers lie above the highest rule, in
+//! the search's last range, so the guard is one `jge` in front of that range's
+//! verdict: only numbers above the highest rule pay for it.
 //!
 //! Code is emitted backwards (from the end of the program), so every jump target
 //! already has a position when the jump is written. A conditional jump reaches at
@@ -427,14 +433,37 @@ impl Emitter {
         }
     }
 
-    /// Balanced binary search over `ranges` (sorted starts, the first is 0).
-    fn tree(&mut self, ranges: &[(u32, Target)]) -> Target {
-        if ranges.len() <= 1 {
+    /// Binary search over `ranges` (sorted starts, the first is 0), as deep as a
+    /// balanced one: no path is longer than ceil(log2(ranges)) comparisons.
+    /// `known[i]` is how many of the architecture's syscalls lie below range `i`
+    /// (one more entry: all of them). Within that depth, each split balances the
+    /// syscalls on either side (ties: the middle), so the numbers programs call
+    /// take the short paths, rather than gaps or numbers beyond the table.
+    fn tree(&mut self, ranges: &[(u32, Target)], known: &[usize]) -> Target {
+        let m = ranges.len();
+        if m <= 1 {
             return ranges.first().map_or(Target::Ret(RET_KILL_THREAD), |r| r.1);
         }
-        let mid = ranges.len() / 2;
-        let right = self.tree(&ranges[mid..]);
-        let left = self.tree(&ranges[..mid]);
+        // Both sides must fit in a subtree of depth ceil(log2 m) - 1.
+        let half = 1usize << (usize::BITS - (m - 1).leading_zeros() - 1);
+        let (lo, hi) = ((m - half).max(1), half.min(m - 1));
+        // `known` only grows, so the best cuts are one run of k: find it by binary
+        // search (compile time), then take the cut in it nearest the middle.
+        let (base, total) = (known[0], known[m] - known[0]);
+        let cand = &known[lo..=hi];
+        let off = |x: usize| (2 * (x - base)).abs_diff(total);
+        let p = cand.partition_point(|&x| 2 * (x - base) < total);
+        let best = [p.checked_sub(1), (p < cand.len()).then_some(p)]
+            .into_iter()
+            .flatten()
+            .map(|i| off(cand[i]))
+            .min()
+            .unwrap_or(0);
+        let first = lo + cand.partition_point(|&x| 2 * (x - base) < total && off(x) > best);
+        let last = lo + cand.partition_point(|&x| 2 * (x - base) < total || off(x) <= best) - 1;
+        let mid = (m / 2).clamp(first, last);
+        let right = self.tree(&ranges[mid..], &known[mid..]);
+        let left = self.tree(&ranges[..mid], &known[..=mid]);
         self.jump(BPF_JGE | BPF_K, ranges[mid].0, right, left).0
     }
 }
@@ -508,19 +537,36 @@ pub(crate) fn generate(policy: &Policy) -> Result<Vec<SockFilter>, Error> {
         }
         next = nr + 1;
     }
-    match foreign_from {
-        Some(from) => {
-            if next < from {
-                add(next, default);
+    if !covered {
+        add(next, default);
+    }
+    // The x32 guard: the last range holds every number from `from` up (rules there
+    // were dropped above). `tree` emits right subtrees first, so the guard, emitted
+    // now, lands right after the search's last comparison, its only predecessor.
+    let mut guarded = false;
+    if let (Some(from), Some(last)) = (foreign_from, ranges.last_mut()) {
+        let kill = Target::Ret(RET_KILL_THREAD);
+        if last.0 < from {
+            let (t, emitted) = em.jump(BPF_JGE | BPF_K, from, kill, last.1);
+            last.1 = t;
+            guarded = emitted;
+        } else {
+            // The last range starts at `from` (a rule for `from - 1`): all x32.
+            ranges.pop();
+            if ranges.last().map(|r| r.1) != Some(kill) {
+                ranges.push((from, kill));
             }
-            add(from, Target::Ret(RET_KILL_THREAD));
         }
-        None if !covered => add(next, default),
-        None => {}
     }
 
-    let dispatch = em.tree(&ranges);
-    let dispatch = if ranges.len() > 1 {
+    let table = crate::tables::all(policy.arch);
+    let mut known: Vec<usize> = ranges
+        .iter()
+        .map(|r| table.partition_point(|s| s.nr < r.0))
+        .collect();
+    known.push(table.len());
+    let dispatch = em.tree(&ranges, &known);
+    let dispatch = if ranges.len() > 1 || guarded {
         em.fallthrough_to(dispatch);
         Target::At(em.push(stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR)))
     } else {

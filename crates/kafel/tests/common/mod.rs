@@ -88,9 +88,17 @@ pub fn assert_loadable(prog: &[kafel::SockFilter]) {
     assert_eq!(prog.last().unwrap().code & 7, 6, "ends with ret");
 }
 
-/// Distinct number ranges of a policy's dispatch (adjacent numbers with the same
-/// unconditional verdict merge; a number with argument checks is its own range).
-pub fn range_count(policy: &kafel::Policy) -> usize {
+/// The shape of a policy's dispatch: its number of distinct ranges (adjacent
+/// numbers with the same unconditional verdict merge; a number with argument
+/// checks is its own range), and, on x86_64 without `#pragma x32`, where the last
+/// range starts: that range carries the x32 guard, one more comparison for its
+/// numbers only.
+pub struct Dispatch {
+    pub ranges: usize,
+    pub guarded_from: Option<u64>,
+}
+
+pub fn dispatch_shape(policy: &kafel::Policy) -> Dispatch {
     use std::collections::BTreeMap;
     #[derive(PartialEq)]
     enum T {
@@ -113,34 +121,45 @@ pub fn range_count(policy: &kafel::Policy) -> usize {
             }
         }
     }
-    // On x86_64 (without `#pragma x32`) the x32 numbers are one KILL range.
+    // On x86_64 (without `#pragma x32`) rules for x32 numbers are dropped.
     let foreign = policy.arch == kafel::Arch::X86_64 && !policy.x32_rules;
     let end: u64 = if foreign {
         u64::from(kafel::X32_SYSCALL_BIT)
     } else {
         1 << 32
     };
-    let mut ranges: Vec<T> = Vec::new();
+    let mut ranges: Vec<(u64, T)> = Vec::new();
+    let mut push = |start: u64, t: T| {
+        if ranges.last().map(|r| &r.1) != Some(&t) {
+            ranges.push((start, t));
+        }
+    };
     let mut next = 0u64;
     for (nr, t) in per_nr {
         if u64::from(nr) >= end {
             break;
         }
-        if u64::from(nr) > next && ranges.last() != Some(&T::Action(policy.default_action)) {
-            ranges.push(T::Action(policy.default_action));
+        if u64::from(nr) > next {
+            push(next, T::Action(policy.default_action));
         }
-        if ranges.last() != Some(&t) {
-            ranges.push(t);
-        }
+        push(u64::from(nr), t);
         next = u64::from(nr) + 1;
     }
-    if next < end && ranges.last() != Some(&T::Action(policy.default_action)) {
-        ranges.push(T::Action(policy.default_action));
+    if next < end {
+        push(next, T::Action(policy.default_action));
+    } else if foreign {
+        // A rule for the number right below the x32 bit: the x32 numbers are a
+        // KILL range of their own, not a guard.
+        push(end, T::Action(kafel::RET_KILL_THREAD));
     }
-    if foreign && ranges.last() != Some(&T::Action(kafel::RET_KILL_THREAD)) {
-        ranges.push(T::Action(kafel::RET_KILL_THREAD));
+    let guarded_from = ranges
+        .last()
+        .filter(|r| foreign && r.0 < end && r.1 != T::Action(kafel::RET_KILL_THREAD))
+        .map(|r| r.0);
+    Dispatch {
+        ranges: ranges.len(),
+        guarded_from,
     }
-    ranges.len()
 }
 
 pub fn ceil_log2(n: usize) -> usize {
