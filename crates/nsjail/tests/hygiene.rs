@@ -408,6 +408,9 @@ fn check_and_launch_refuse_the_same_inputs() {
     .unwrap();
     let nul = dir.join("nul.cfg");
     std::fs::write(&nul, "envar: \"A=x\\000y\"\n").unwrap();
+    let rule = dir.join("rule.cfg");
+    std::fs::write(&rule, "traffic_rule { dport: 70000 }\n").unwrap();
+    let rule = rule.to_string_lossy().into_owned();
     let usernet = dir.join("usernet.cfg");
     std::fs::write(&usernet, "user_net { }\n").unwrap();
     let prefix = prefix.to_string_lossy().into_owned();
@@ -429,6 +432,9 @@ fn check_and_launch_refuse_the_same_inputs() {
             vec!["-Ml", "--port", "0", "--bindhost", "localhost"],
             "bindhost",
         ),
+        (vec!["-N", "--iface_own", "veth9"], "iface_own"),
+        (vec!["--iface_own", "bad/name"], "iface_own"),
+        (vec!["--config", &rule], "traffic_rule #1: dport"),
         (
             vec!["--seccomp_string", "KILL { no_such_call_xyz }"],
             "sandboxing policy",
