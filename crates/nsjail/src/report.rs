@@ -15,8 +15,14 @@ pub enum Status {
     TimeLimit,
     /// Killed by SIGSYS (seccomp).
     Seccomp,
-    /// Killed by the cgroup OOM killer (the memory limit).
+    /// Killed by the cgroup OOM killer (the memory limit): the jail's own
+    /// process died of a SIGKILL nsjail did not send while the OOM killer
+    /// was killing in its cgroup (ours; a child's OOM kill alone is
+    /// `oom_kills`, not this status).
     Oom,
+    /// Ended by nsjail because nsjail got SIGINT/SIGTERM/SIGHUP (SIGQUIT in
+    /// ONCE): killed, or killed by the forwarded signal (ours).
+    Stopped,
     /// Killed on reaching its CPU-time rlimit (`rlimit_cpu`).
     RlimitCpu,
     /// The jail could not be set up or the program not executed.
@@ -32,6 +38,7 @@ impl Status {
             Status::TimeLimit => "time_limit",
             Status::Seccomp => "seccomp",
             Status::Oom => "oom",
+            Status::Stopped => "stopped",
             Status::RlimitCpu => "rlimit_cpu",
             Status::SetupFailed => "setup_failed",
         }
@@ -41,8 +48,10 @@ impl Status {
 /// Optional cgroup statistics (filled when the jail had cgroups).
 #[derive(Debug, Clone, Default)]
 pub struct CgroupFields {
-    /// The cgroup OOM killer fired.
+    /// The jail ended because the OOM killer killed it (status `oom`).
     pub oom_killed: Option<bool>,
+    /// Processes of the jail (children included) the OOM killer killed.
+    pub oom_kills: Option<u64>,
     /// Peak memory in bytes.
     pub mem_peak_bytes: Option<u64>,
     /// CPU usage in microseconds.
@@ -78,6 +87,9 @@ pub struct Report {
     pub remote: Option<String>,
     /// RERUN/LISTEN: the sequence number of this run (1, 2, ...).
     pub run: Option<u64>,
+    /// The signal nsjail got that made it end the jail (status `stopped`,
+    /// or `exited` when the jail exited by itself after a forwarded one).
+    pub stopped_by: Option<i32>,
 }
 
 impl Report {
@@ -96,6 +108,7 @@ impl Report {
             cgroup: CgroupFields::default(),
             remote: None,
             run: None,
+            stopped_by: None,
         }
     }
 
@@ -117,6 +130,9 @@ impl Report {
         if let Some(x) = c.oom_killed {
             extra.insert("oom_killed".into(), x.into());
         }
+        if let Some(x) = c.oom_kills {
+            extra.insert("oom_kills".into(), x.into());
+        }
         if let Some(x) = c.mem_peak_bytes {
             extra.insert("mem_peak_bytes".into(), x.into());
         }
@@ -131,6 +147,9 @@ impl Report {
         }
         if let Some(n) = self.run {
             extra.insert("run".into(), n.into());
+        }
+        if let Some(s) = self.stopped_by {
+            extra.insert("stopped_by".into(), s.into());
         }
         if let Value::Object(m) = &mut v {
             m.extend(extra);

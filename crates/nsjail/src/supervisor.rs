@@ -119,10 +119,19 @@ pub struct Running {
     pub deadline: Option<Instant>,
     /// It was killed for its time limit.
     pub time_limit_hit: bool,
+    /// nsjail ended it on this fatal signal (SIGINT/SIGTERM/SIGHUP...).
+    pub stopped_by: Option<i32>,
     cg: Option<JailCgroup>,
 }
 
 impl Running {
+    /// nsjail stops on fatal signal `sig`: kill the jail, and say so in its
+    /// report (status `stopped`).
+    pub fn stop(&mut self, sig: i32) {
+        self.stopped_by = Some(sig);
+        self.kill();
+    }
+
     /// Kill the jail's processes (the cgroup's too, when it has one).
     pub fn kill(&self) {
         let _ = sys::kill(self.pid, libc::SIGKILL);
@@ -215,6 +224,7 @@ impl<'a> Supervisor<'a> {
             start: l.start,
             deadline: (limit > 0).then(|| l.start + Duration::from_secs(limit as u64)),
             time_limit_hit: false,
+            stopped_by: None,
             cg: l.cg,
         }
     }
@@ -314,7 +324,11 @@ impl<'a> Supervisor<'a> {
         } else {
             None
         };
-        let mut report = finished_report(self.spec, reaped, wall, r.time_limit_hit, syscall, stats);
+        let ending = Ending {
+            time_limit_hit: r.time_limit_hit,
+            stopped_by: r.stopped_by,
+        };
+        let mut report = finished_report(self.spec, reaped, wall, ending, syscall, stats);
         if r.remote != STANDALONE {
             report.remote = Some(r.remote);
         }
@@ -371,6 +385,7 @@ impl<'a> Supervisor<'a> {
                 match signal_action(sig, quit_is_fatal) {
                     SignalAction::Stop(sig) => {
                         fatal_signal = Some(sig);
+                        r.stopped_by = Some(sig);
                         if self.spec.forward_signals {
                             log::info!(
                                 "Forwarding signal {} ({sig}) to pid={}",
@@ -476,33 +491,50 @@ pub fn run_rerun(
     Ok(code)
 }
 
-fn cgroup_fields(s: CgroupStats) -> crate::report::CgroupFields {
+fn cgroup_fields(s: CgroupStats, jail_oom_killed: bool) -> crate::report::CgroupFields {
     crate::report::CgroupFields {
-        oom_killed: Some(s.oom_killed),
+        oom_killed: Some(jail_oom_killed),
+        oom_kills: s.oom_kills,
         mem_peak_bytes: s.mem_peak_bytes,
         cpu_usage_us: s.cpu_usage_us,
         pids_peak: s.pids_peak,
     }
 }
 
-/// The report of a jail that ran and was reaped.
+/// What the supervisor itself did to a jail before it ended.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ending {
+    /// Killed at the wall-clock time limit.
+    pub time_limit_hit: bool,
+    /// Killed (or signalled) because nsjail got this fatal signal.
+    pub stopped_by: Option<i32>,
+}
+
+/// The report of a jail that ran and was reaped. The status says why the
+/// jail ended, first match: seccomp (SIGSYS), nsjail's own kill (time
+/// limit, then a fatal signal nsjail got: `stopped`), the OOM killer (a
+/// SIGKILL nsjail did not send while the cgroup counted OOM kills), the CPU
+/// rlimit, else `signaled`. A child's OOM kill alone shows in `oom_kills`.
 pub fn finished_report(
     spec: &JailSpec,
     reaped: &Reaped,
     wall: Duration,
-    time_limit_hit: bool,
+    ending: Ending,
     syscall: Option<String>,
     stats: Option<CgroupStats>,
 ) -> Report {
+    let oom_kills = stats.as_ref().and_then(|c| c.oom_kills).unwrap_or(0);
     let (exit_code, status, signal) = match reaped.state {
         ChildState::Exited(c) => (c, Status::Exited, None),
         ChildState::Signaled(s) => (
             128 + s,
             if s == libc::SIGSYS {
                 Status::Seccomp
-            } else if time_limit_hit {
+            } else if ending.time_limit_hit {
                 Status::TimeLimit
-            } else if s == libc::SIGKILL && stats.as_ref().is_some_and(|c| c.oom_killed) {
+            } else if ending.stopped_by.is_some() {
+                Status::Stopped
+            } else if s == libc::SIGKILL && oom_kills > 0 {
                 Status::Oom
             } else if hit_cpu_rlimit(spec.rlimit_cpu_secs, s, reaped.user_us + reaped.sys_us) {
                 Status::RlimitCpu
@@ -528,11 +560,12 @@ pub fn finished_report(
                 // v1 hosts often mount cpuacct apart from cpu: then the
                 // reaped processes' rusage is the account we have.
                 cpu_usage_us: s.cpu_usage_us.or(Some(reaped.user_us + reaped.sys_us)),
-                ..cgroup_fields(s)
+                ..cgroup_fields(s, status == Status::Oom)
             })
             .unwrap_or_default(),
         remote: None,
         run: None,
+        stopped_by: ending.stopped_by,
     }
 }
 
@@ -572,4 +605,94 @@ pub fn kill_for_time_limit(pid: i32, start: Instant, limit: u32, remote: &str) {
     log::info!("pid={pid} run time >= time limit ({run} >= {limit}) ({remote}). Killing it");
     let _ = sys::kill(pid, libc::SIGCONT);
     let _ = sys::kill(pid, libc::SIGKILL);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(extra: &[&str]) -> JailSpec {
+        let mut a: Vec<std::ffi::OsString> = extra.iter().map(|s| s.into()).collect();
+        a.extend(["--", "/bin/true"].iter().map(|s| s.into()));
+        let jail = match nsjail_config::parse_args(a) {
+            Ok(nsjail_config::Parsed::Run(j)) => j,
+            _ => panic!("parse"),
+        };
+        jail.lower().expect("lower")
+    }
+
+    fn died(sig: i32, cpu_us: u64) -> Reaped {
+        Reaped {
+            state: ChildState::Signaled(sig),
+            user_us: cpu_us,
+            sys_us: 0,
+            max_rss_kb: 0,
+        }
+    }
+
+    fn oom(kills: u64) -> Option<CgroupStats> {
+        Some(CgroupStats {
+            oom_killed: kills > 0,
+            oom_kills: Some(kills),
+            ..CgroupStats::default()
+        })
+    }
+
+    #[test]
+    fn a_childs_oom_then_sigterm_is_stopped_not_oom() {
+        let s = spec(&[]);
+        let end = Ending {
+            time_limit_hit: false,
+            stopped_by: Some(libc::SIGTERM),
+        };
+        let r = finished_report(
+            &s,
+            &died(libc::SIGKILL, 0),
+            Duration::ZERO,
+            end,
+            None,
+            oom(1),
+        );
+        assert_eq!(r.status, Status::Stopped);
+        let v = r.to_json();
+        assert_eq!(v["status"], "stopped");
+        assert_eq!(v["oom_killed"], false);
+        assert_eq!(v["oom_kills"], 1);
+        assert_eq!(v["stopped_by"], libc::SIGTERM);
+    }
+
+    #[test]
+    fn oom_only_for_a_sigkill_nsjail_did_not_send() {
+        let s = spec(&[]);
+        let r = |reaped: Reaped, end: Ending, st| {
+            finished_report(&s, &reaped, Duration::ZERO, end, None, st)
+        };
+        let none = Ending::default();
+        let oomed = r(died(libc::SIGKILL, 0), none, oom(1));
+        assert_eq!(oomed.status, Status::Oom);
+        assert_eq!(oomed.cgroup.oom_killed, Some(true));
+        // The child was OOM-killed, pid 1 exited by itself.
+        let exited = Reaped {
+            state: ChildState::Exited(0),
+            ..died(0, 0)
+        };
+        let e = r(exited, none, oom(1));
+        assert_eq!(e.status, Status::Exited);
+        assert_eq!(e.cgroup.oom_killed, Some(false));
+        assert_eq!(e.cgroup.oom_kills, Some(1));
+        // Killed at the time limit after a child's OOM: time_limit.
+        let tl = Ending {
+            time_limit_hit: true,
+            ..none
+        };
+        assert_eq!(
+            r(died(libc::SIGKILL, 0), tl, oom(2)).status,
+            Status::TimeLimit
+        );
+        // A SIGKILL without any OOM kill is not oom.
+        assert_eq!(
+            r(died(libc::SIGKILL, 0), none, oom(0)).status,
+            Status::Signaled
+        );
+    }
 }

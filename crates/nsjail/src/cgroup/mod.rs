@@ -47,8 +47,12 @@ use plan::{jail_name, V1Plan, V2Plan};
 /// What the kernel accounted for one jail (read after it was reaped).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CgroupStats {
-    /// The cgroup OOM killer killed a process of the jail.
+    /// The cgroup OOM killer killed a process of the jail (any process:
+    /// `oom_kills > 0`).
     pub oom_killed: bool,
+    /// How many processes of the jail the OOM killer killed (v2
+    /// `memory.events oom_kill`, v1 `memory.oom_control oom_kill`).
+    pub oom_kills: Option<u64>,
     /// Peak memory use in bytes (v2 `memory.peak`, v1 `memory.max_usage_in_bytes`).
     pub mem_peak_bytes: Option<u64>,
     /// CPU time in µs (v2 `cpu.stat usage_usec`, v1 `cpuacct.usage` when cpuacct
@@ -919,9 +923,9 @@ impl JailCgroup {
         match &s.backend {
             Backend::V2 { .. } => {
                 if let Some(d) = self.dir_of(None) {
-                    st.oom_killed = read(d, "memory.events")
-                        .and_then(|t| parse::keyed_u64(&t, "oom_kill"))
-                        .is_some_and(|n| n > 0);
+                    st.oom_kills =
+                        read(d, "memory.events").and_then(|t| parse::keyed_u64(&t, "oom_kill"));
+                    st.oom_killed = st.oom_kills.is_some_and(|n| n > 0);
                     st.mem_peak_bytes = read(d, "memory.peak").and_then(|t| parse::single_u64(&t));
                     st.cpu_usage_us =
                         read(d, "cpu.stat").and_then(|t| parse::keyed_u64(&t, "usage_usec"));
@@ -930,9 +934,9 @@ impl JailCgroup {
             }
             Backend::V1(_) => {
                 if let Some(d) = self.dir_of(Some(V1Controller::Memory)) {
-                    st.oom_killed = read(d, "memory.oom_control")
-                        .and_then(|t| parse::keyed_u64(&t, "oom_kill"))
-                        .is_some_and(|n| n > 0);
+                    st.oom_kills = read(d, "memory.oom_control")
+                        .and_then(|t| parse::keyed_u64(&t, "oom_kill"));
+                    st.oom_killed = st.oom_kills.is_some_and(|n| n > 0);
                     st.mem_peak_bytes =
                         read(d, "memory.max_usage_in_bytes").and_then(|t| parse::single_u64(&t));
                 }

@@ -558,6 +558,7 @@ fn stats_v2_from_control_files() {
         j.stats(),
         CgroupStats {
             oom_killed: true,
+            oom_kills: Some(1),
             mem_peak_bytes: Some(67108864),
             cpu_usage_us: Some(1234),
             pids_peak: Some(3),

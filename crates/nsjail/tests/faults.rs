@@ -1,0 +1,108 @@
+//! Issue 14: under faults the run report stays true and the host stays
+//! clean. Each test is one hostile case run as a real jail (as root).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The tests of this file run one at a time: they measure time and memory.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A cgroup v1 memory hierarchy at /sys/fs/cgroup/memory, or why not.
+fn v1_memory() -> Result<PathBuf, String> {
+    let p = Path::new("/sys/fs/cgroup/memory");
+    if p.join("memory.limit_in_bytes").exists() {
+        Ok(p.to_path_buf())
+    } else {
+        Err("no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory".into())
+    }
+}
+
+/// Names of the sub-directories of `dir` (empty when it does not exist).
+fn subdirs(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Read the JSON run report at `path` and remove it.
+fn take_report(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("no run report at {}: {e}", path.display()));
+    let _ = std::fs::remove_file(path);
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+/// Item 3: pid 1 forks a child, the child is OOM-killed, pid 1 reaps it and
+/// sleeps; nsjail then gets SIGTERM. The report says `stopped` (by 15), not
+/// `oom`; the child's OOM kill is counted in `oom_kills`.
+#[test]
+fn a_childs_oom_then_sigterm_is_reported_stopped_not_oom() {
+    const T: &str = "a_childs_oom_then_sigterm_is_reported_stopped_not_oom";
+    let _g = serial();
+    if !root_or_skip(T) {
+        return;
+    }
+    let mem = match v1_memory() {
+        Ok(m) => m,
+        Err(why) => return eprintln!("SKIP {T}: {why}"),
+    };
+    let before = subdirs(&mem.join("NSJAIL"));
+    let report = temp_path("oomchild.json");
+    let mut child = Command::new(NSJAIL)
+        .args([
+            "-Mo",
+            "--chroot",
+            "/",
+            "-q",
+            "--cgroup_mem_max",
+            "33554432",
+            "--run_report",
+            report.to_str().unwrap(),
+            "--",
+            "/bin/sh",
+            "-c",
+            // the inner shell holds 200 MB in a variable: OOM-killed
+            "sh -c 'x=$(head -c 200000000 /dev/zero | tr \"\\0\" a)'; echo reaped $?; exec sleep 100",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nsjail");
+    let mut line = String::new();
+    let mut so = BufReader::new(child.stdout.take().unwrap());
+    so.read_line(&mut line).expect("read the jail's stdout");
+    child.stdout = Some(so.into_inner());
+    assert!(
+        line.starts_with("reaped 137"),
+        "the child was not OOM-killed: {line:?}"
+    );
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = wait_out(child, Instant::now(), Duration::from_secs(30));
+    let v = take_report(&report);
+    assert_eq!(out.code, Some(128 + libc::SIGTERM), "{out:?}");
+    assert_eq!(v["status"], "stopped", "{v}");
+    assert_eq!(v["stopped_by"], libc::SIGTERM, "{v}");
+    assert_eq!(v["oom_killed"], false, "{v}");
+    assert!(v["oom_kills"].as_u64().is_some_and(|n| n >= 1), "{v}");
+    assert_eq!(subdirs(&mem.join("NSJAIL")), before, "cgroups left behind");
+}
