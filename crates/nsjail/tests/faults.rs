@@ -106,3 +106,93 @@ fn a_childs_oom_then_sigterm_is_reported_stopped_not_oom() {
     assert!(v["oom_kills"].as_u64().is_some_and(|n| n >= 1), "{v}");
     assert_eq!(subdirs(&mem.join("NSJAIL")), before, "cgroups left behind");
 }
+
+/// Busy shells pinned to CPU 0, killed when dropped.
+struct Hogs(Vec<std::process::Child>);
+
+impl Hogs {
+    fn start(n: usize) -> Hogs {
+        use std::os::unix::process::CommandExt;
+        let mut v = Vec::new();
+        for _ in 0..n {
+            let mut c = Command::new("/bin/sh");
+            c.args(["-c", "while :; do :; done"]).stdin(Stdio::null());
+            // SAFETY: only sched_setaffinity (async-signal-safe) between fork and exec.
+            unsafe { c.pre_exec(|| pin_cpu0()) };
+            v.push(c.spawn().expect("spawn a CPU hog"));
+        }
+        Hogs(v)
+    }
+}
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Pin the calling process to CPU 0.
+fn pin_cpu0() -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET and sched_setaffinity
+    // write only into it / the calling process's affinity.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Item 4: a busy loop killed at its CPU rlimit while sharing its CPU with
+/// four hogs (where the kernel's tick charge runs ahead of the runtime
+/// wait4 reports) is still `rlimit_cpu`, every time.
+#[test]
+fn cpu_rlimit_beside_cpu_hogs_is_rlimit_cpu() {
+    const T: &str = "cpu_rlimit_beside_cpu_hogs_is_rlimit_cpu";
+    let _g = serial();
+    if !root_or_skip(T) {
+        return;
+    }
+    let _hogs = Hogs::start(4);
+    for round in 0..3 {
+        let report = temp_path("cpuhog.json");
+        let mut c = Command::new(NSJAIL);
+        c.args([
+            "-Mo",
+            "--chroot",
+            "/",
+            "-q",
+            "--rlimit_cpu",
+            "1",
+            "-t",
+            "60",
+            "--run_report",
+            report.to_str().unwrap(),
+            "--",
+            "/bin/sh",
+            "-c",
+            "while :; do :; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only sched_setaffinity between fork and exec.
+            unsafe { c.pre_exec(|| pin_cpu0()) };
+        }
+        let out = wait_out(
+            c.spawn().expect("spawn nsjail"),
+            Instant::now(),
+            Duration::from_secs(60),
+        );
+        let v = take_report(&report);
+        assert_eq!(out.code, Some(137), "round {round}: {out:?}");
+        assert_eq!(v["status"], "rlimit_cpu", "round {round}: {v}");
+    }
+}
