@@ -118,7 +118,7 @@ impl Hogs {
             let mut c = Command::new("/bin/sh");
             c.args(["-c", "while :; do :; done"]).stdin(Stdio::null());
             // SAFETY: only sched_setaffinity (async-signal-safe) between fork and exec.
-            unsafe { c.pre_exec(|| pin_cpu0()) };
+            unsafe { c.pre_exec(pin_cpu0) };
             v.push(c.spawn().expect("spawn a CPU hog"));
         }
         Hogs(v)
@@ -184,7 +184,7 @@ fn cpu_rlimit_beside_cpu_hogs_is_rlimit_cpu() {
         {
             use std::os::unix::process::CommandExt;
             // SAFETY: only sched_setaffinity between fork and exec.
-            unsafe { c.pre_exec(|| pin_cpu0()) };
+            unsafe { c.pre_exec(pin_cpu0) };
         }
         let out = wait_out(
             c.spawn().expect("spawn nsjail"),
