@@ -196,3 +196,41 @@ fn cpu_rlimit_beside_cpu_hogs_is_rlimit_cpu() {
         assert_eq!(v["status"], "rlimit_cpu", "round {round}: {v}");
     }
 }
+
+/// Item 8: an rlimit from 2^63 bytes up (here in MiB, from the command line
+/// and from a config) would be negative for the kernel, so every write
+/// failed; it is RLIM_INFINITY now, and `--check` says the same.
+#[test]
+fn near_infinite_rlimit_fsize_is_unlimited_and_check_agrees() {
+    const T: &str = "near_infinite_rlimit_fsize_is_unlimited_and_check_agrees";
+    if !root_or_skip(T) {
+        return;
+    }
+    let cfg = temp_path("fsize.cfg");
+    std::fs::write(&cfg, "rlimit_fsize: 17592186044415\n").expect("write config");
+    let script = "echo hello > /tmp/f && cat /tmp/f && ulimit -f";
+    let flag = ["--rlimit_fsize", "8796093022208"];
+    let conf = ["--config", cfg.to_str().unwrap()];
+    // --config first: a config replaces the flags given before it.
+    for extra in [&flag[..], &conf[..]] {
+        let mut a = extra.to_vec();
+        a.extend_from_slice(&["-Mo", "--chroot", "/", "-q", "-T", "/tmp"]);
+        a.extend_from_slice(&["--", "/bin/sh", "-c", script]);
+        let o = run(&a);
+        assert_eq!(o.code, Some(0), "{extra:?}: {o:?}");
+        assert_eq!(o.stdout, "hello\nunlimited\n", "{extra:?}: {o:?}");
+
+        let mut c = extra.to_vec();
+        c.extend_from_slice(&["--check", "-Mo", "--chroot", "/"]);
+        c.extend_from_slice(&["--", "/bin/true"]);
+        let o = run(&c);
+        let all = format!("{}{}", o.stdout, o.stderr);
+        let line = all
+            .lines()
+            .find(|l| l.trim_start().starts_with("RLIMIT_FSIZE"))
+            .unwrap_or_else(|| panic!("no RLIMIT_FSIZE line in --check: {all}"));
+        assert!(line.contains("unlimited"), "{line}");
+        assert!(!all.contains("TiB, which is no limit"), "{all}");
+    }
+    let _ = std::fs::remove_file(&cfg);
+}

@@ -415,6 +415,12 @@ fn rlimits(cfg: &NsJailConfig) -> Result<Vec<RlimitSpec>, SpecError> {
             RlimitValue::Soft => current(false)?,
             RlimitValue::Hard => current(true)?,
         };
+        // nsjail's own limits too: above 2^63-1 the kernel reads a limit as
+        // negative (ours, see rlimit::saturate).
+        let value = match crate::rlimit::saturate(value) {
+            RlimitValue::Value(v) => v,
+            _ => libc::RLIM64_INFINITY,
+        };
         // u32 on glibc, c_int on musl.
         #[allow(clippy::unnecessary_cast)]
         let resource = s.resource as u32;
