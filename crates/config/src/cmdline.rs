@@ -733,6 +733,10 @@ fn finish(mut st: State, command: Vec<String>) -> Result<Jail, ConfigError> {
         m.set_dst(pp.clone());
         m.set_fstype("proc".to_string());
         m.set_rw(st.proc_rw);
+        // As nsjail since PR #283: the implicit procfs is nosuid,nodev,noexec.
+        m.set_nosuid(true);
+        m.set_nodev(true);
+        m.set_noexec(true);
         m.set_is_dir(true);
         m.set_mandatory(true);
         mounts.push(m);

@@ -234,3 +234,31 @@ fn near_infinite_rlimit_fsize_is_unlimited_and_check_agrees() {
     }
     let _ = std::fs::remove_file(&cfg);
 }
+
+/// Item 9: the /proc nsjail adds by itself is nosuid,nodev,noexec (as
+/// nsjail since PR #283), read-only or (`--proc_rw`) not.
+#[test]
+fn implicit_proc_is_nosuid_nodev_noexec() {
+    const T: &str = "implicit_proc_is_nosuid_nodev_noexec";
+    if !root_or_skip(T) {
+        return;
+    }
+    // The last /proc line of mountinfo is the one on top.
+    let script = "grep ' /proc ' /proc/self/mountinfo | tail -n 1";
+    for (extra, rw) in [(&[][..], false), (&["--proc_rw"][..], true)] {
+        let mut a = vec!["-q"];
+        a.extend_from_slice(extra);
+        let o = sh(&a, script);
+        assert_eq!(o.code, Some(0), "{o:?}");
+        let opts: Vec<&str> = o
+            .stdout
+            .split_whitespace()
+            .nth(5)
+            .unwrap_or_else(|| panic!("no /proc in mountinfo: {o:?}"))
+            .split(',')
+            .collect();
+        for want in ["nosuid", "nodev", "noexec", if rw { "rw" } else { "ro" }] {
+            assert!(opts.contains(&want), "{want} missing on /proc: {opts:?}");
+        }
+    }
+}
