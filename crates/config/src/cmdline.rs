@@ -166,6 +166,7 @@ struct State {
     config_argv: Vec<String>,
     run_report: Option<PathBuf>,
     check_only: bool,
+    allow_vsock: bool,
     config_files: Vec<PathBuf>,
     origins: BTreeMap<String, String>,
     warnings: Vec<String>,
@@ -192,6 +193,7 @@ impl State {
             config_argv: Vec::new(),
             run_report: None,
             check_only: false,
+            allow_vsock: false,
             config_files: Vec::new(),
             origins: BTreeMap::new(),
             warnings: Vec::new(),
@@ -502,6 +504,7 @@ fn apply(st: &mut State, spec: &'static OptSpec, value: &str) -> Result<bool, Co
             st.touched(&flag, "user_net");
         }
         "check" => st.check_only = true,
+        "allow_vsock" => st.allow_vsock = true,
         "run_report" => st.run_report = Some(PathBuf::from(value)),
         other => {
             // Every table entry is handled above; an unhandled one is a bug
@@ -794,6 +797,7 @@ fn finish(mut st: State, command: Vec<String>) -> Result<Jail, ConfigError> {
         mount_api: st.mount_api,
         run_report: st.run_report,
         check_only: st.check_only,
+        allow_vsock: st.allow_vsock,
         root_rw: st.root_rw,
         proc_rw: st.proc_rw,
         cli_command,

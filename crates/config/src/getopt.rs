@@ -166,6 +166,7 @@ pub const OPTIONS: &[OptSpec] = &[
     v("oom_score_adj", None, "Write this value to the program's oom_score_adj"),
     o("check", None, "(ours) Validate the config and flags, print the effective jail and warnings, run nothing"),
     v("run_report", None, "(ours) Write a JSON account of each run to this file"),
+    o("allow_vsock", None, "(ours) Let a jail with its own network namespace create AF_VSOCK sockets (denied with EAFNOSUPPORT by default: vsock reaches the host's socket space across namespaces)"),
 ];
 
 /// The short-option letters in nsjail's getopt string that take a value.
@@ -365,8 +366,8 @@ mod tests {
         longs.sort();
         longs.dedup();
         assert_eq!(longs.len(), OPTIONS.len(), "duplicate long option");
-        // nsjail's 104 long options plus --check and --run_report.
-        assert_eq!(OPTIONS.len(), 106);
+        // nsjail's 104 long options plus --check, --run_report, --allow_vsock.
+        assert_eq!(OPTIONS.len(), 107);
         for c in SHORT_WITH_ARG.chars() {
             assert_eq!(by_short(c).unwrap().has_arg, HasArg::Required, "-{c}");
         }

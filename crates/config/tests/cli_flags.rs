@@ -382,6 +382,10 @@ fn table() -> Vec<(&'static str, Option<String>, Check)> {
             assert_eq!(j.cfg.oom_score_adj(), -500)
         }),
         ("check", None, |j| assert!(j.check_only)),
+        ("allow_vsock", None, |j| {
+            assert!(j.allow_vsock);
+            assert!(!j.lower().unwrap().deny_vsock);
+        }),
         ("run_report", Some("/tmp/report.json".into()), |j| {
             assert_eq!(
                 j.run_report.as_deref(),

@@ -262,3 +262,44 @@ fn implicit_proc_is_nosuid_nodev_noexec() {
         }
     }
 }
+
+/// Item 10: a jail with its own network namespace cannot create AF_VSOCK
+/// sockets (EAFNOSUPPORT, our filter beside the policy, with or without a
+/// user policy); `--allow_vsock` or sharing the host's network lets it.
+#[test]
+fn af_vsock_is_denied_in_a_jail_with_its_own_network() {
+    const T: &str = "af_vsock_is_denied_in_a_jail_with_its_own_network";
+    if !root_or_skip(T) {
+        return;
+    }
+    if !Path::new("/usr/bin/python3").exists() {
+        return eprintln!("SKIP {T}: /usr/bin/python3 is not installed");
+    }
+    // Creates a vsock socket (binds nothing): prints "ok" or the errno.
+    let py = "import socket\ntry:\n    socket.socket(40, socket.SOCK_STREAM).close(); print('ok')\nexcept OSError as e:\n    print(e.errno)";
+    let jail = |extra: &[&str]| {
+        let mut a = vec!["-Mo", "--chroot", "/", "-q"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["--", "/usr/bin/python3", "-c", py]);
+        let o = run(&a);
+        assert_eq!(o.code, Some(0), "{extra:?}: {o:?}");
+        o.stdout.trim().to_string()
+    };
+    let eaf = libc::EAFNOSUPPORT.to_string();
+    assert_eq!(jail(&[]), eaf, "vsock open in a jail with its own network");
+    assert_eq!(
+        jail(&["--seccomp_string", "ALLOW { socket } DEFAULT ALLOW"]),
+        eaf,
+        "a user policy allowing socket must not reopen vsock"
+    );
+    // Where the host has vsock, the opt-outs really open it.
+    let host = Command::new("/usr/bin/python3")
+        .args(["-c", py])
+        .output()
+        .expect("run python3");
+    if String::from_utf8_lossy(&host.stdout).trim() != "ok" {
+        return eprintln!("SKIP {T} (opt-outs): this host has no vsock transport");
+    }
+    assert_eq!(jail(&["--allow_vsock"]), "ok");
+    assert_eq!(jail(&["--disable_clone_newnet"]), "ok");
+}

@@ -292,6 +292,10 @@ pub struct JailSpec {
     pub rlimit_cpu_secs: Option<u64>,
     /// The Kafel policy, compiled.
     pub seccomp: Option<SeccompSpec>,
+    /// Ours: `socket(AF_VSOCK, ...)` fails with EAFNOSUPPORT through a small
+    /// filter beside the policy; true for a jail with its own network
+    /// namespace unless `--allow_vsock` (vsock crosses network namespaces).
+    pub deny_vsock: bool,
     /// `seccomp_unotify`: trace the jail's file and network calls.
     pub unotify: bool,
     /// `seccomp_unotify_report`: where the tracing report goes (else the log).
@@ -574,6 +578,7 @@ pub fn lower(jail: &Jail) -> Result<JailSpec, SpecError> {
         rlimit_cpu_secs: (!cfg.disable_rl() && cfg.rlimit_cpu_type() == RLimit::VALUE)
             .then(|| cfg.rlimit_cpu()),
         seccomp: seccomp(cfg)?,
+        deny_vsock: cfg.clone_newnet() && !jail.allow_vsock,
         unotify: cfg.seccomp_unotify(),
         unotify_report: cfg
             .has_seccomp_unotify_report()
