@@ -303,3 +303,33 @@ fn af_vsock_is_denied_in_a_jail_with_its_own_network() {
     assert_eq!(jail(&["--allow_vsock"]), "ok");
     assert_eq!(jail(&["--disable_clone_newnet"]), "ok");
 }
+
+/// Item 12: a config file of blank lines only is accepted (as nsjail: only
+/// a 0-byte file is an error) and the jail runs.
+#[test]
+fn a_config_of_blank_lines_runs_and_an_empty_file_is_refused() {
+    const T: &str = "a_config_of_blank_lines_runs_and_an_empty_file_is_refused";
+    if !root_or_skip(T) {
+        return;
+    }
+    let blank = temp_path("blank.cfg");
+    std::fs::write(&blank, "\n\n   \n\t\n").expect("write config");
+    let o = run(&[
+        "--config",
+        blank.to_str().unwrap(),
+        "-Mo",
+        "--chroot",
+        "/",
+        "-q",
+        "--",
+        "/bin/echo",
+        "hi",
+    ]);
+    std::fs::write(&blank, "").expect("truncate config");
+    let e = run(&["--config", blank.to_str().unwrap(), "--", "/bin/true"]);
+    let _ = std::fs::remove_file(&blank);
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert_eq!(o.stdout, "hi\n");
+    assert_eq!(e.code, Some(255), "{e:?}");
+    assert!(e.stderr.contains("empty"), "{e:?}");
+}
