@@ -77,8 +77,12 @@ pub struct Report {
     pub sys_ms: u64,
     /// Peak RSS in KiB.
     pub max_rss_kb: u64,
-    /// Syscall name (or number) for seccomp kills, when known.
+    /// Syscall name (or number) for seccomp kills, when known, from the
+    /// table of `syscall_arch`.
     pub syscall: Option<String>,
+    /// The architecture of the killed call, from the kernel's audit record
+    /// (`x86_64`, `i386` for `int 0x80`, `x32`, ...).
+    pub syscall_arch: Option<String>,
     /// Setup failure reason.
     pub error: Option<String>,
     /// cgroup statistics.
@@ -104,6 +108,7 @@ impl Report {
             sys_ms: 0,
             max_rss_kb: 0,
             syscall: None,
+            syscall_arch: None,
             error: Some(error),
             cgroup: CgroupFields::default(),
             remote: None,
@@ -141,6 +146,9 @@ impl Report {
         }
         if let Some(x) = c.pids_peak {
             extra.insert("pids_peak".into(), x.into());
+        }
+        if let Some(a) = &self.syscall_arch {
+            extra.insert("syscall_arch".into(), a.clone().into());
         }
         if let Some(r) = &self.remote {
             extra.insert("remote".into(), r.clone().into());

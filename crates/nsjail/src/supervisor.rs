@@ -24,6 +24,7 @@ use crate::cgroup::{CgroupStats, Cgroups, JailCgroup};
 use crate::child::{ChildIo, Plan};
 use crate::launch::{self, finish_cgroup, log_exit, LaunchFailure, Launched, STANDALONE};
 use crate::report::{LineSink, Report, Status};
+use crate::seccomp_report::Violation;
 use crate::sys::{self, ChildState, Reaped};
 use crate::unotify::Tracer;
 
@@ -298,7 +299,7 @@ impl<'a> Supervisor<'a> {
         &self,
         pid: i32,
         state: ChildState,
-    ) -> Result<(Reaped, Option<String>), SuperError> {
+    ) -> Result<(Reaped, Option<Violation>), SuperError> {
         let syscall = match state {
             ChildState::Signaled(libc::SIGSYS) => {
                 crate::seccomp_report::violation(pid, self.kmsg.as_ref())
@@ -314,7 +315,7 @@ impl<'a> Supervisor<'a> {
         &mut self,
         r: Running,
         reaped: &Reaped,
-        syscall: Option<String>,
+        syscall: Option<Violation>,
         left: usize,
     ) -> Report {
         let wall = r.start.elapsed();
@@ -520,7 +521,7 @@ pub fn finished_report(
     reaped: &Reaped,
     wall: Duration,
     ending: Ending,
-    syscall: Option<String>,
+    syscall: Option<Violation>,
     stats: Option<CgroupStats>,
 ) -> Report {
     let oom_kills = stats.as_ref().and_then(|c| c.oom_kills).unwrap_or(0);
@@ -553,7 +554,8 @@ pub fn finished_report(
         user_ms: reaped.user_us / 1000,
         sys_ms: reaped.sys_us / 1000,
         max_rss_kb: reaped.max_rss_kb,
-        syscall,
+        syscall_arch: syscall.as_ref().map(|v| v.arch.clone()),
+        syscall: syscall.map(|v| v.syscall),
         error: None,
         cgroup: stats
             .map(|s| crate::report::CgroupFields {

@@ -333,3 +333,50 @@ fn a_config_of_blank_lines_runs_and_an_empty_file_is_refused() {
     assert_eq!(e.code, Some(255), "{e:?}");
     assert!(e.stderr.contains("empty"), "{e:?}");
 }
+
+/// Item 5: an i386 `int 0x80` getpid (20) from a 64-bit program, killed by
+/// the filter's architecture check, is reported as `getpid` of `i386`, not
+/// as x86_64's 20 (`writev`).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn compat_seccomp_kill_is_named_from_the_i386_table() {
+    const T: &str = "compat_seccomp_kill_is_named_from_the_i386_table";
+    if !root_or_skip(T) {
+        return;
+    }
+    if !Path::new("/usr/bin/python3").exists() {
+        return eprintln!("SKIP {T}: /usr/bin/python3 is not installed");
+    }
+    if std::fs::File::open("/dev/kmsg").is_err() {
+        return eprintln!("SKIP {T}: /dev/kmsg is not readable (no audit record to name the call)");
+    }
+    // Python is one thread: the thread seccomp kills is the process.
+    // mov eax, 20; int 0x80; ret  (i386 getpid)
+    let py = "import ctypes, mmap\n\
+              m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n\
+              m.write(bytes([0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xc3]))\n\
+              f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))\n\
+              print('survived', f())";
+    let report = temp_path("compat.json");
+    let o = run(&[
+        "-Mo",
+        "--chroot",
+        "/",
+        "-q",
+        "--seccomp_string",
+        "KILL { ptrace } DEFAULT ALLOW",
+        "--run_report",
+        report.to_str().unwrap(),
+        "--",
+        "/usr/bin/python3",
+        "-c",
+        py,
+    ]);
+    let v = take_report(&report);
+    if o.stdout.contains("survived") {
+        return eprintln!("SKIP {T}: the i386 call was not killed here: {o:?}");
+    }
+    assert_eq!(v["status"], "seccomp", "{v} {o:?}");
+    assert_eq!(v["syscall"], "getpid", "{v}");
+    assert_eq!(v["syscall_arch"], "i386", "{v}");
+}
