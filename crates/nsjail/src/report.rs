@@ -71,10 +71,14 @@ pub struct Report {
     pub signal: Option<i32>,
     /// Wall-clock run time in ms (clone to reap).
     pub wall_ms: u64,
-    /// User CPU time in ms.
+    /// User CPU time in ms (see `cpu_source`).
     pub user_ms: u64,
-    /// System CPU time in ms.
+    /// System CPU time in ms (see `cpu_source`).
     pub sys_ms: u64,
+    /// Where `user_ms`/`sys_ms` come from (ours): `cgroup` (every process
+    /// the jail had, killed ones included) or `rusage` (the jail's first
+    /// process and the descendants it reaped, as `wait4` tells).
+    pub cpu_source: Option<&'static str>,
     /// Peak RSS in KiB.
     pub max_rss_kb: u64,
     /// Syscall name (or number) for seccomp kills, when known, from the
@@ -106,6 +110,7 @@ impl Report {
             wall_ms,
             user_ms: 0,
             sys_ms: 0,
+            cpu_source: None,
             max_rss_kb: 0,
             syscall: None,
             syscall_arch: None,
@@ -134,6 +139,9 @@ impl Report {
         let mut extra = Map::new();
         if let Some(x) = c.oom_killed {
             extra.insert("oom_killed".into(), x.into());
+        }
+        if let Some(s) = self.cpu_source {
+            extra.insert("cpu_source".into(), s.into());
         }
         if let Some(x) = c.oom_kills {
             extra.insert("oom_kills".into(), x.into());

@@ -546,13 +546,21 @@ pub fn finished_report(
         ),
         ChildState::Running => (255, Status::SetupFailed, None),
     };
+    // The whole jail's CPU time where the kernel accounts it per cgroup;
+    // else what wait4 says of the first process and what it reaped.
+    let (user_us, sys_us, cpu_source) = match stats.as_ref().map(|c| (c.cpu_user_us, c.cpu_sys_us))
+    {
+        Some((Some(u), Some(s))) => (u, s, "cgroup"),
+        _ => (reaped.user_us, reaped.sys_us, "rusage"),
+    };
     Report {
         exit_code,
         status,
         signal,
         wall_ms: ms(wall),
-        user_ms: reaped.user_us / 1000,
-        sys_ms: reaped.sys_us / 1000,
+        user_ms: user_us / 1000,
+        sys_ms: sys_us / 1000,
+        cpu_source: Some(cpu_source),
         max_rss_kb: reaped.max_rss_kb,
         syscall_arch: syscall.as_ref().map(|v| v.arch.clone()),
         syscall: syscall.map(|v| v.syscall),
@@ -714,6 +722,20 @@ mod tests {
         assert_eq!(rc(4_920_000).status, Status::RlimitCpu);
         assert_eq!(rc(4_000_000).status, Status::RlimitCpu);
         assert_eq!(rc(300_000).status, Status::Signaled);
+        // CPU time from the cgroup (children killed at the time limit
+        // included) when it has it, said so.
+        let tree = Some(CgroupStats {
+            cpu_user_us: Some(9_000_000),
+            cpu_sys_us: Some(50_000),
+            ..CgroupStats::default()
+        });
+        let t = r(died(libc::SIGKILL, 1_000), tl, tree);
+        assert_eq!(
+            (t.user_ms, t.sys_ms, t.cpu_source),
+            (9_000, 50, Some("cgroup"))
+        );
+        let t = r(died(libc::SIGKILL, 1_000), tl, oom(0));
+        assert_eq!((t.user_ms, t.cpu_source), (1, Some("rusage")));
         // A SIGKILL without any OOM kill is not oom.
         assert_eq!(
             r(died(libc::SIGKILL, 0), none, oom(0)).status,

@@ -423,6 +423,19 @@ fn vm_nsjail_binary_enforces_v2_limits() {
         ],
     );
     assert_eq!(code, Some(0), "{rep} {err}");
+    // Issue 14 item 6: children killed at the time limit count, from
+    // cpu.stat (no cpu limit needed), and the report says so.
+    let (_, rep, err) = run(
+        &["--cgroup_pids_max", "20", "-t", "2"],
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in 1 2 3; do (while :; do :; done) & done; sleep 100",
+        ],
+    );
+    assert_eq!(rep["status"], "time_limit", "{rep} {err}");
+    assert_eq!(rep["cpu_source"], "cgroup", "{rep} {err}");
+    assert!(rep["user_ms"].as_u64().unwrap_or(0) >= 1_000, "{rep}");
     let fork = ["/bin/sh", "-c", "/bin/true && /bin/true"];
     let (code, _, err) = run(&["--cgroup_pids_max", "2"], &fork);
     assert_eq!(code, Some(0), "pids.max 2 allows one child: {err}");

@@ -380,3 +380,49 @@ fn compat_seccomp_kill_is_named_from_the_i386_table() {
     assert_eq!(v["syscall"], "getpid", "{v}");
     assert_eq!(v["syscall_arch"], "i386", "{v}");
 }
+
+/// Item 6: ten busy children killed at the time limit: with cgroup CPU
+/// accounting the report counts their time (`cpu_source: "cgroup"`);
+/// without it, it says the figures are the first process's `rusage`.
+#[test]
+fn cpu_time_of_the_whole_jail_and_its_source() {
+    const T: &str = "cpu_time_of_the_whole_jail_and_its_source";
+    let _g = serial();
+    if !root_or_skip(T) {
+        return;
+    }
+    let report = temp_path("cputree.json");
+    let o = run(&[
+        "-Mo",
+        "--chroot",
+        "/",
+        "-q",
+        "-t",
+        "2",
+        "--cgroup_pids_max",
+        "20",
+        "--cgroup_cpu_ms_per_sec",
+        "2000",
+        "--run_report",
+        report.to_str().unwrap(),
+        "--",
+        "/bin/sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do (while :; do :; done) & done; sleep 100",
+    ]);
+    let v = take_report(&report);
+    assert_eq!(v["status"], "time_limit", "{v} {o:?}");
+    let cpu = v["user_ms"].as_u64().unwrap() + v["sys_ms"].as_u64().unwrap();
+    match v["cpu_source"].as_str() {
+        // 2 s of two CPUs (the cpu limit allows 2000 ms/s), minus start-up.
+        Some("cgroup") => assert!(cpu >= 1_000, "the children's CPU time is missing: {v}"),
+        Some("rusage") => {
+            assert!(
+                cpu < 1_000,
+                "rusage of pid 1 cannot hold its unreaped children: {v}"
+            );
+            eprintln!("SKIP {T} (whole-tree part): no cgroup CPU accounting here (cpuacct not with cpu); the report says rusage");
+        }
+        other => panic!("no cpu_source: {other:?} {v}"),
+    }
+}

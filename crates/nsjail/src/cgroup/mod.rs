@@ -60,6 +60,13 @@ pub struct CgroupStats {
     pub cpu_usage_us: Option<u64>,
     /// Peak number of tasks (`pids.peak`, where the kernel has it).
     pub pids_peak: Option<u64>,
+    /// User CPU time of every process the jail had, in µs (v2 `cpu.stat
+    /// user_usec`, which exists without the cpu controller; v1
+    /// `cpuacct.stat user` in USER_HZ ticks when cpuacct shares the cpu
+    /// hierarchy).
+    pub cpu_user_us: Option<u64>,
+    /// System CPU time likewise (`system_usec`, `cpuacct.stat system`).
+    pub cpu_sys_us: Option<u64>,
 }
 
 /// The cgroup set-up of a supervisor.
@@ -927,8 +934,11 @@ impl JailCgroup {
                         read(d, "memory.events").and_then(|t| parse::keyed_u64(&t, "oom_kill"));
                     st.oom_killed = st.oom_kills.is_some_and(|n| n > 0);
                     st.mem_peak_bytes = read(d, "memory.peak").and_then(|t| parse::single_u64(&t));
-                    st.cpu_usage_us =
-                        read(d, "cpu.stat").and_then(|t| parse::keyed_u64(&t, "usage_usec"));
+                    let cpu = read(d, "cpu.stat");
+                    let key = |k| cpu.as_deref().and_then(|t| parse::keyed_u64(t, k));
+                    st.cpu_usage_us = key("usage_usec");
+                    st.cpu_user_us = key("user_usec");
+                    st.cpu_sys_us = key("system_usec");
                     st.pids_peak = read(d, "pids.peak").and_then(|t| parse::single_u64(&t));
                 }
             }
@@ -944,6 +954,11 @@ impl JailCgroup {
                     st.cpu_usage_us = read(d, "cpuacct.usage")
                         .and_then(|t| parse::single_u64(&t))
                         .map(|ns| ns / 1000);
+                    // USER_HZ is 100 on every Linux ABI: 10 ms a tick.
+                    let stat = read(d, "cpuacct.stat");
+                    let ticks = |k| stat.as_deref().and_then(|t| parse::keyed_u64(t, k));
+                    st.cpu_user_us = ticks("user").map(|t| t * 10_000);
+                    st.cpu_sys_us = ticks("system").map(|t| t * 10_000);
                 }
                 if let Some(d) = self.dir_of(Some(V1Controller::Pids)) {
                     st.pids_peak = read(d, "pids.peak").and_then(|t| parse::single_u64(&t));

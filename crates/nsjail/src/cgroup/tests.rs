@@ -562,6 +562,8 @@ fn stats_v2_from_control_files() {
             mem_peak_bytes: Some(67108864),
             cpu_usage_us: Some(1234),
             pids_peak: Some(3),
+            cpu_user_us: Some(1000),
+            cpu_sys_us: None,
         }
     );
     f.file(&format!("{d}/memory.events"), "oom 0\noom_kill 0\n");
@@ -584,8 +586,16 @@ fn stats_v1_from_control_files() {
     .file(
         "/sys/fs/cgroup/cpu/NSJAIL/NSJAIL.8/cpuacct.usage",
         "2500000\n",
+    )
+    .file(
+        "/sys/fs/cgroup/cpu/NSJAIL/NSJAIL.8/cpuacct.stat",
+        "user 250\nsystem 30\n",
     );
     let s = j.stats();
+    assert_eq!(
+        (s.cpu_user_us, s.cpu_sys_us),
+        (Some(2_500_000), Some(300_000))
+    );
     assert!(s.oom_killed);
     assert_eq!(s.mem_peak_bytes, Some(33554432));
     assert_eq!(s.cpu_usage_us, Some(2500));
