@@ -182,6 +182,9 @@ pub struct Supervisor<'a> {
     kmsg: Option<OwnedFd>,
     /// The `seccomp_unotify` tracer.
     pub tracer: Tracer,
+    /// stdin's terminal state, put back when the supervisor is dropped
+    /// (before the signals, while SIGTTOU is still ignored).
+    _tty: Option<crate::tty::TermState>,
     /// The signals (restored when the supervisor is dropped).
     pub signals: Signals,
     runs: u64,
@@ -206,6 +209,7 @@ impl<'a> Supervisor<'a> {
                 .as_ref()
                 .and_then(|_| crate::seccomp_report::open_kmsg()),
             tracer: Tracer::new(spec),
+            _tty: crate::tty::TermState::save(),
             signals,
             runs: 0,
         })

@@ -426,3 +426,97 @@ fn cpu_time_of_the_whole_jail_and_its_source() {
         other => panic!("no cpu_source: {other:?} {v}"),
     }
 }
+
+/// A pseudo-terminal pair: (master, slave), both owned.
+fn open_pty() -> std::io::Result<(std::fs::File, std::fs::File)> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: posix_openpt/grantpt/unlockpt/ptsname_r take the fd we just
+    // opened and a buffer we own; the fds become owned Files.
+    unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        if m < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let master = std::fs::File::from_raw_fd(m);
+        if libc::grantpt(m) != 0 || libc::unlockpt(m) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut name = [0 as libc::c_char; 128];
+        if libc::ptsname_r(m, name.as_mut_ptr(), name.len()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let path = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_string_lossy()
+            .into_owned();
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(path)?;
+        Ok((master, slave))
+    }
+}
+use std::os::unix::fs::OpenOptionsExt;
+
+/// (ECHO set, rows, cols) of a terminal.
+fn term_state(f: &std::fs::File) -> (bool, u16, u16) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcgetattr/ioctl(TIOCGWINSZ) fill structs we own from an fd we own.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        assert_eq!(libc::tcgetattr(f.as_raw_fd(), &mut t), 0);
+        let mut w: libc::winsize = std::mem::zeroed();
+        assert_eq!(libc::ioctl(f.as_raw_fd(), libc::TIOCGWINSZ, &mut w), 0);
+        (t.c_lflag & libc::ECHO != 0, w.ws_row, w.ws_col)
+    }
+}
+
+/// Item 2: a jail on the caller's terminal switches echo off and sets the
+/// window to 1x1; nsjail puts both back when the jail ends, by itself or
+/// when nsjail gets SIGTERM.
+#[test]
+fn terminal_modes_and_size_are_restored() {
+    const T: &str = "terminal_modes_and_size_are_restored";
+    if !root_or_skip(T) {
+        return;
+    }
+    let (master, slave) = match open_pty() {
+        Ok(p) => p,
+        Err(e) => return eprintln!("SKIP {T}: no pseudo-terminal: {e}"),
+    };
+    let before = term_state(&slave);
+    assert!(before.0, "a fresh pty echoes");
+    for (script, sigterm) in [
+        ("stty -echo rows 1 cols 1", false),
+        (
+            "stty -echo rows 1 cols 1; echo changed; exec sleep 100",
+            true,
+        ),
+    ] {
+        let mut child = Command::new(NSJAIL)
+            .args(["-Mo", "--chroot", "/", "-q", "--", "/bin/sh", "-c", script])
+            .stdin(slave.try_clone().unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nsjail");
+        if sigterm {
+            let mut line = String::new();
+            let mut so = BufReader::new(child.stdout.take().unwrap());
+            so.read_line(&mut line).expect("read the jail's stdout");
+            assert_eq!(line, "changed\n");
+            assert_eq!(term_state(&slave), (false, 1, 1), "the jail changed it");
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            child.stdout = Some(so.into_inner());
+        }
+        let out = wait_out(child, Instant::now(), Duration::from_secs(30));
+        assert!(out.code.is_some(), "{out:?}");
+        assert_eq!(
+            term_state(&slave),
+            before,
+            "sigterm={sigterm}: not restored: {out:?}"
+        );
+    }
+    drop(master);
+}
