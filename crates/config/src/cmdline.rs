@@ -167,6 +167,7 @@ struct State {
     run_report: Option<PathBuf>,
     check_only: bool,
     allow_vsock: bool,
+    allow_bind_symlinks: bool,
     config_files: Vec<PathBuf>,
     origins: BTreeMap<String, String>,
     warnings: Vec<String>,
@@ -194,6 +195,7 @@ impl State {
             run_report: None,
             check_only: false,
             allow_vsock: false,
+            allow_bind_symlinks: false,
             config_files: Vec::new(),
             origins: BTreeMap::new(),
             warnings: Vec::new(),
@@ -505,6 +507,7 @@ fn apply(st: &mut State, spec: &'static OptSpec, value: &str) -> Result<bool, Co
         }
         "check" => st.check_only = true,
         "allow_vsock" => st.allow_vsock = true,
+        "allow_bind_symlinks" => st.allow_bind_symlinks = true,
         "run_report" => st.run_report = Some(PathBuf::from(value)),
         other => {
             // Every table entry is handled above; an unhandled one is a bug
@@ -798,6 +801,7 @@ fn finish(mut st: State, command: Vec<String>) -> Result<Jail, ConfigError> {
         run_report: st.run_report,
         check_only: st.check_only,
         allow_vsock: st.allow_vsock,
+        allow_bind_symlinks: st.allow_bind_symlinks,
         root_rw: st.root_rw,
         proc_rw: st.proc_rw,
         cli_command,

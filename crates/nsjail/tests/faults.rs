@@ -520,3 +520,54 @@ fn terminal_modes_and_size_are_restored() {
     }
     drop(master);
 }
+
+/// Item 11: run 1 with a read-write bind plants `p -> /etc/passwd` in it;
+/// run 2 with the same rw bind and `-R <shared>/p:/home/f` is refused with
+/// one line naming the link; `--allow_bind_symlinks` lets it, and without
+/// the rw bind the link is not the jail's to plant.
+#[test]
+fn bind_source_through_a_planted_symlink_is_refused() {
+    const T: &str = "bind_source_through_a_planted_symlink_is_refused";
+    if !root_or_skip(T) {
+        return;
+    }
+    let shared = temp_path("shared");
+    std::fs::create_dir(&shared).expect("mkdir shared");
+    let s = shared.to_str().unwrap().to_string();
+    let rw = format!("{s}:/mnt/data");
+    let o = sh(
+        &["-q", "-T", "/mnt", "-B", &rw],
+        "ln -s /etc/passwd /mnt/data/p",
+    );
+    assert_eq!(o.code, Some(0), "run 1: {o:?}");
+    let link = shared.join("p");
+    assert!(link
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink()));
+
+    let ro = format!("{s}/p:/home/f");
+    let read = |extra: &[&str]| {
+        let mut a = vec!["-q", "-T", "/home", "-T", "/mnt"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["-R", &ro]);
+        sh(&a, "head -c 5 /home/f")
+    };
+    let refused = read(&["-B", &rw]);
+    let allowed = read(&["-B", &rw, "--allow_bind_symlinks"]);
+    let no_rw = read(&[]);
+    let _ = std::fs::remove_file(&link);
+    let _ = std::fs::remove_dir(&shared);
+    assert_eq!(refused.code, Some(255), "{refused:?}");
+    assert_eq!(refused.stdout, "", "{refused:?}");
+    let want = format!("'{}' is a symlink inside", link.display());
+    let lines: Vec<&str> = refused
+        .stderr
+        .lines()
+        .filter(|l| l.contains(&want))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line naming the link: {refused:?}");
+    assert!(lines[0].contains("--allow_bind_symlinks"), "{}", lines[0]);
+    assert_eq!(allowed.code, Some(0), "{allowed:?}");
+    assert_eq!(allowed.stdout, "root:", "{allowed:?}");
+    assert_eq!(no_rw.code, Some(0), "{no_rw:?}");
+}

@@ -498,6 +498,9 @@ pub fn lower(jail: &Jail) -> Result<JailSpec, SpecError> {
             warnings.extend(w);
             mounts.push(e);
         }
+        if !jail.allow_bind_symlinks {
+            mount::check_bind_symlinks(&mounts)?;
+        }
     }
     let fs = FsSpec {
         newns: namespaces.mount,
