@@ -42,6 +42,18 @@ fn subdirs(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Removes these paths (files, symlinks, empty dirs; in order) when
+/// dropped, so a failing assertion leaves nothing on the host.
+struct Remove(Vec<PathBuf>);
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p).or_else(|_| std::fs::remove_dir(p));
+        }
+    }
+}
+
 /// Read the JSON run report at `path` and remove it.
 fn take_report(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path)
@@ -66,6 +78,7 @@ fn a_childs_oom_then_sigterm_is_reported_stopped_not_oom() {
     };
     let before = subdirs(&mem.join("NSJAIL"));
     let report = temp_path("oomchild.json");
+    let _rm = Remove(vec![report.clone()]);
     let mut child = Command::new(NSJAIL)
         .args([
             "-Mo",
@@ -161,6 +174,7 @@ fn cpu_rlimit_beside_cpu_hogs_is_rlimit_cpu() {
     let _hogs = Hogs::start(4);
     for round in 0..3 {
         let report = temp_path("cpuhog.json");
+        let _rm = Remove(vec![report.clone()]);
         let mut c = Command::new(NSJAIL);
         c.args([
             "-Mo",
@@ -207,6 +221,7 @@ fn near_infinite_rlimit_fsize_is_unlimited_and_check_agrees() {
         return;
     }
     let cfg = temp_path("fsize.cfg");
+    let _rm = Remove(vec![cfg.clone()]);
     std::fs::write(&cfg, "rlimit_fsize: 17592186044415\n").expect("write config");
     let script = "echo hello > /tmp/f && cat /tmp/f && ulimit -f";
     let flag = ["--rlimit_fsize", "8796093022208"];
@@ -313,6 +328,7 @@ fn a_config_of_blank_lines_runs_and_an_empty_file_is_refused() {
         return;
     }
     let blank = temp_path("blank.cfg");
+    let _rm = Remove(vec![blank.clone()]);
     std::fs::write(&blank, "\n\n   \n\t\n").expect("write config");
     let o = run(&[
         "--config",
@@ -358,6 +374,7 @@ fn compat_seccomp_kill_is_named_from_the_i386_table() {
               f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))\n\
               print('survived', f())";
     let report = temp_path("compat.json");
+    let _rm = Remove(vec![report.clone()]);
     let o = run(&[
         "-Mo",
         "--chroot",
@@ -392,6 +409,7 @@ fn cpu_time_of_the_whole_jail_and_its_source() {
         return;
     }
     let report = temp_path("cputree.json");
+    let _rm = Remove(vec![report.clone()]);
     let o = run(&[
         "-Mo",
         "--chroot",
@@ -532,6 +550,7 @@ fn bind_source_through_a_planted_symlink_is_refused() {
         return;
     }
     let shared = temp_path("shared");
+    let _rm = Remove(vec![shared.join("p"), shared.clone()]);
     std::fs::create_dir(&shared).expect("mkdir shared");
     let s = shared.to_str().unwrap().to_string();
     let rw = format!("{s}:/mnt/data");
