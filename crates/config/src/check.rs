@@ -175,13 +175,24 @@ pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
             let (v, has_v, t, _) = rlimit_field_values(cfg, f.field);
             if t == RLimit::VALUE && f.mul > 1 && v.saturating_mul(f.mul) >= SUSPICIOUS_BYTES {
                 let meant = v.div_ceil(f.mul).max(1);
+                let bytes = v.saturating_mul(f.mul);
+                let limit = if bytes > crate::rlimit::RLIMIT_MAX_MEANINGFUL {
+                    "above 2^63-1 bytes, which the kernel would read as negative, so it is set as RLIM_INFINITY: no limit at all".to_string()
+                } else {
+                    format!("{}, which is no limit at all", human_bytes(bytes))
+                };
                 w.push(format!(
-                    "{}: {v}{} is in {}, so the limit is {}, which is no limit at all; if {v} was meant as bytes, write {}: {meant}",
+                    "{}: {v}{} is in {}, so the limit is {limit}; if {v} was meant as bytes, write {}: {meant}",
                     f.field,
                     origin(jail, f.field),
                     f.unit,
-                    human_bytes(v.saturating_mul(f.mul)),
                     f.field
+                ));
+            } else if t == RLimit::VALUE && v > crate::rlimit::RLIMIT_MAX_MEANINGFUL {
+                w.push(format!(
+                    "{}: {v}{} is above 2^63-1, which the kernel would read as negative, so it is set as RLIM_INFINITY: no limit at all",
+                    f.field,
+                    origin(jail, f.field),
                 ));
             }
             if has_v && t != RLimit::VALUE {

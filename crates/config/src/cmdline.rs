@@ -173,6 +173,8 @@ struct State {
     config_argv: Vec<String>,
     run_report: Option<PathBuf>,
     check_only: bool,
+    allow_vsock: bool,
+    allow_bind_symlinks: bool,
     config_files: Vec<PathBuf>,
     origins: BTreeMap<String, String>,
     warnings: Vec<String>,
@@ -201,6 +203,8 @@ impl State {
             config_argv: Vec::new(),
             run_report: None,
             check_only: false,
+            allow_vsock: false,
+            allow_bind_symlinks: false,
             config_files: Vec::new(),
             origins: BTreeMap::new(),
             warnings: Vec::new(),
@@ -536,6 +540,8 @@ fn apply(st: &mut State, spec: &'static OptSpec, value: &str) -> Result<(), Conf
             st.touched(&flag, "user_net");
         }
         "check" => st.check_only = true,
+        "allow_vsock" => st.allow_vsock = true,
+        "allow_bind_symlinks" => st.allow_bind_symlinks = true,
         "run_report" => st.run_report = Some(PathBuf::from(value)),
         other => {
             // Every table entry is handled above; an unhandled one is a bug
@@ -788,6 +794,10 @@ fn finish(mut st: State, command: Vec<String>) -> Result<Jail, ConfigError> {
         m.set_dst(pp.clone());
         m.set_fstype("proc".to_string());
         m.set_rw(st.proc_rw);
+        // As nsjail since PR #283: the implicit procfs is nosuid,nodev,noexec.
+        m.set_nosuid(true);
+        m.set_nodev(true);
+        m.set_noexec(true);
         m.set_is_dir(true);
         m.set_mandatory(true);
         mounts.push(m);
@@ -845,6 +855,8 @@ fn finish(mut st: State, command: Vec<String>) -> Result<Jail, ConfigError> {
         mount_api: st.mount_api,
         run_report: st.run_report,
         check_only: st.check_only,
+        allow_vsock: st.allow_vsock,
+        allow_bind_symlinks: st.allow_bind_symlinks,
         root_rw: st.root_rw,
         proc_rw: st.proc_rw,
         cli_command,

@@ -170,6 +170,8 @@ pub const OPTIONS: &[OptSpec] = &[
     v("oom_score_adj", None, "Write this value to the program's oom_score_adj"),
     o("check", None, "(ours) Validate the config and flags, print the effective jail and warnings, run nothing"),
     v("run_report", None, "(ours) Write a JSON account of each run to this file"),
+    o("allow_bind_symlinks", None, "(ours) Let a bind source's path cross a symlink that lies inside a read-write bind source of the same jail (refused by default: the jail could have planted it)"),
+    o("allow_vsock", None, "(ours) Let a jail with its own network namespace create AF_VSOCK sockets (denied with EAFNOSUPPORT by default: vsock reaches the host's socket space across namespaces)"),
 ];
 
 /// The short-option letters in nsjail's getopt string that take a value.
@@ -369,8 +371,9 @@ mod tests {
         longs.sort();
         longs.dedup();
         assert_eq!(longs.len(), OPTIONS.len(), "duplicate long option");
-        // nsjail's 104 long options plus --check, --run_report and --version.
-        assert_eq!(OPTIONS.len(), 107);
+        // nsjail's 104 long options plus --check, --run_report, --version,
+        // --allow_vsock and --allow_bind_symlinks.
+        assert_eq!(OPTIONS.len(), 109);
         for c in SHORT_WITH_ARG.chars() {
             assert_eq!(by_short(c).unwrap().has_arg, HasArg::Required, "-{c}");
         }

@@ -103,6 +103,11 @@ pub struct Jail {
     pub run_report: Option<PathBuf>,
     /// `--check` (ours): print the effective jail and its warnings, run nothing.
     pub check_only: bool,
+    /// `--allow_vsock` (ours): no AF_VSOCK filter beside the user's policy.
+    pub allow_vsock: bool,
+    /// `--allow_bind_symlinks` (ours): a bind source's path may cross a
+    /// symlink inside a read-write bind source of the same jail.
+    pub allow_bind_symlinks: bool,
     /// `--rw`: the root (chroot bind, or the empty root tmpfs) stays writable.
     pub root_rw: bool,
     /// `--proc_rw`: procfs is mounted read-write (already applied to the

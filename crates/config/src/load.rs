@@ -56,7 +56,9 @@ pub fn load_config_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedConfig, Conf
             });
         }
     };
-    if text.trim().is_empty() {
+    // As nsjail: only a 0-byte file is an error; blank lines make an empty
+    // text-format config (as C++ protobuf parses them).
+    if text.is_empty() {
         return Err(ConfigError::ConfigEmpty {
             path: path.to_path_buf(),
         });
@@ -136,10 +138,6 @@ mod tests {
     #[test]
     fn errors() {
         assert!(matches!(load(""), Err(ConfigError::ConfigEmpty { .. })));
-        assert!(matches!(
-            load(" \n\t"),
-            Err(ConfigError::ConfigEmpty { .. })
-        ));
         let e = load("hostname: \"a\"\nfoo: 1").unwrap_err().to_string();
         assert!(
             e.contains("t.cfg") && e.contains("2:1") && e.contains("foo"),
@@ -154,6 +152,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("mount[0].dst"), "{e}");
+    }
+
+    #[test]
+    fn blank_lines_are_an_empty_text_config_but_zero_bytes_an_error() {
+        for blank in ["\n", "\n\n  \n\t\n", " ", "\r\n\r\n"] {
+            let l = load(blank).unwrap_or_else(|e| panic!("{blank:?}: {e}"));
+            assert_eq!(l.format, ConfigFormat::Text, "{blank:?}");
+            assert_eq!(l.cfg, NsJailConfig::new(), "{blank:?}");
+        }
+        let e = load("").unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
     }
 
     #[test]

@@ -207,6 +207,26 @@ pub fn rlimit_field_values(cfg: &NsJailConfig, field: &str) -> (u64, bool, RLimi
     }
 }
 
+/// The largest rlimit the kernel reads as a limit: it compares some (as
+/// RLIMIT_FSIZE against a signed file offset) as signed 64-bit values, so
+/// anything from 2^63 up acts as a negative limit (every write fails).
+pub const RLIMIT_MAX_MEANINGFUL: u64 = i64::MAX as u64;
+
+/// How the source of a saturated value says so.
+pub const SATURATED: &str =
+    "above 2^63-1 (which the kernel would read as negative): saturated to RLIM_INFINITY (ours)";
+
+/// A value in the kernel's unit; above [`RLIMIT_MAX_MEANINGFUL`] it becomes
+/// [`RlimitValue::Inf`] (ours: nsjail passes it on, and the jail cannot
+/// write a byte).
+pub fn saturate(v: u64) -> RlimitValue {
+    if v > RLIMIT_MAX_MEANINGFUL {
+        RlimitValue::Inf
+    } else {
+        RlimitValue::Value(v)
+    }
+}
+
 fn plan(cfg: &NsJailConfig, origin: &dyn Fn(&str) -> Option<String>) -> Vec<RlimitSetting> {
     if cfg.disable_rl() {
         return Vec::new();
@@ -216,7 +236,7 @@ fn plan(cfg: &NsJailConfig, origin: &dyn Fn(&str) -> Option<String>) -> Vec<Rlim
         .map(|f| {
             let (v, has_v, t, has_t) = rlimit_field_values(cfg, f.field);
             let value = match t {
-                RLimit::VALUE => RlimitValue::Value(v.saturating_mul(f.mul)),
+                RLimit::VALUE => saturate(v.saturating_mul(f.mul)),
                 RLimit::SOFT => RlimitValue::Soft,
                 RLimit::HARD => RlimitValue::Hard,
                 RLimit::INF => RlimitValue::Inf,
@@ -229,6 +249,9 @@ fn plan(cfg: &NsJailConfig, origin: &dyn Fn(&str) -> Option<String>) -> Vec<Rlim
             let tname = format!("{}_type", f.field);
             let from = |name: &str| origin(name).unwrap_or_else(|| "config".to_string());
             let source = match (t, has_v, has_t) {
+                (RLimit::VALUE, true, _) if value == RlimitValue::Inf => {
+                    format!("{}: {v}{unit} from {}, {SATURATED}", f.field, from(f.field))
+                }
                 (RLimit::VALUE, true, _) => {
                     format!("{}: {v}{unit} from {}", f.field, from(f.field))
                 }
@@ -252,7 +275,8 @@ fn plan(cfg: &NsJailConfig, origin: &dyn Fn(&str) -> Option<String>) -> Vec<Rlim
 }
 
 /// The rlimits to set, from the config alone ("from config" / "default").
-/// Empty when `disable_rl`. Multiplication saturates instead of wrapping.
+/// Empty when `disable_rl`. Multiplication saturates instead of wrapping,
+/// and any value above 2^63-1 becomes RLIM_INFINITY ([`saturate`]).
 pub fn rlimit_plan(cfg: &NsJailConfig) -> Vec<RlimitSetting> {
     plan(cfg, &|_| None)
 }
@@ -324,9 +348,38 @@ mod tests {
         assert_eq!(p[5].value, RlimitValue::Soft);
         assert_eq!(p[2].value, RlimitValue::Inf);
         assert_eq!(p[4].value, RlimitValue::Hard);
-        assert_eq!(p[3].value, RlimitValue::Value(u64::MAX));
+        assert_eq!(p[3].value, RlimitValue::Inf);
         cfg.set_disable_rl(true);
         assert!(rlimit_plan(&cfg).is_empty());
+    }
+
+    #[test]
+    fn near_infinite_values_saturate_to_infinity() {
+        let mut cfg = NsJailConfig::new();
+        // 2^43 MiB = 2^63 bytes: negative for the kernel.
+        cfg.set_rlimit_fsize(8796093022208);
+        // 2^44 - 1 MiB: just under 2^64 bytes.
+        cfg.set_rlimit_stack(17592186044415);
+        cfg.set_rlimit_stack_type(RLimit::VALUE);
+        // 2^43 - 1 MiB: still positive, kept.
+        cfg.set_rlimit_core(8796093022207);
+        // a count above 2^63 - 1
+        cfg.set_rlimit_msgqueue(1 << 63);
+        cfg.set_rlimit_msgqueue_type(RLimit::VALUE);
+        let p = rlimit_plan(&cfg);
+        assert_eq!(p[3].value, RlimitValue::Inf, "{:?}", p[3]);
+        assert!(
+            p[3].source.contains("saturated to RLIM_INFINITY"),
+            "{}",
+            p[3].source
+        );
+        assert_eq!(p[6].value, RlimitValue::Inf);
+        assert_eq!(p[1].value, RlimitValue::Value(8796093022207 << 20));
+        assert_eq!(p[9].value, RlimitValue::Inf);
+        assert_eq!(
+            saturate(i64::MAX as u64),
+            RlimitValue::Value(i64::MAX as u64)
+        );
     }
 
     #[test]

@@ -382,6 +382,13 @@ fn table() -> Vec<(&'static str, Option<String>, Check)> {
             assert_eq!(j.cfg.oom_score_adj(), -500)
         }),
         ("check", None, |j| assert!(j.check_only)),
+        ("allow_bind_symlinks", None, |j| {
+            assert!(j.allow_bind_symlinks)
+        }),
+        ("allow_vsock", None, |j| {
+            assert!(j.allow_vsock);
+            assert!(!j.lower().unwrap().deny_vsock);
+        }),
         ("run_report", Some("/tmp/report.json".into()), |j| {
             assert_eq!(
                 j.run_report.as_deref(),

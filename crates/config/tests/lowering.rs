@@ -415,3 +415,20 @@ fn unotify_settings() {
     );
     assert!(!spec(&["--", "/bin/true"]).unotify);
 }
+
+/// Issue 14 item 10: the AF_VSOCK filter is for jails with their own
+/// network namespace, unless --allow_vsock.
+#[test]
+fn vsock_is_denied_only_with_a_network_namespace() {
+    let lower = |args: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["--", "/bin/true"]);
+        match nsjail_config::parse_args(a).expect("parse") {
+            nsjail_config::Parsed::Run(j) => j.lower().expect("lower"),
+            _ => panic!("help"),
+        }
+    };
+    assert!(lower(&[]).deny_vsock);
+    assert!(!lower(&["--allow_vsock"]).deny_vsock);
+    assert!(!lower(&["--disable_clone_newnet"]).deny_vsock);
+}

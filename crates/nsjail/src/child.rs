@@ -39,6 +39,9 @@ pub struct Plan<'a> {
     pub spec: &'a JailSpec,
     /// The policy's filter.
     pub filter: Option<Filter>,
+    /// Ours: the AF_VSOCK filter ([`seccomp::vsock_filter`]) when the
+    /// jail has its own network namespace and `--allow_vsock` is not given.
+    pub vsock: Option<Filter>,
     /// The `seccomp_unotify` tracing filter (installed only in the jail
     /// being traced, see [`crate::unotify`]).
     pub unotify: Option<Filter>,
@@ -63,6 +66,7 @@ impl<'a> Plan<'a> {
         Ok(Plan {
             spec,
             filter: spec.seccomp.as_ref().map(Filter::new),
+            vsock: spec.deny_vsock.then(seccomp::vsock_filter),
             unotify: if spec.unotify {
                 Some(crate::unotify::compile_filter()?)
             } else {
@@ -295,6 +299,12 @@ fn setup_and_exec(
         let listener = crate::unotify::install::install_listener(f)?;
         end.send_listener(listener.as_fd())?;
         drop(listener);
+    }
+    if let Some(f) = &plan.vsock {
+        step(
+            "installing the AF_VSOCK filter",
+            seccomp::install_vsock(f, spec.process.no_new_privs),
+        )?;
     }
     if let Some(f) = &plan.filter {
         step("installing the seccomp filter", seccomp::install(f))?;

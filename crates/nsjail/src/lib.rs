@@ -27,6 +27,7 @@ pub mod seccomp;
 pub mod seccomp_report;
 pub mod supervisor;
 pub mod sys;
+pub mod tty;
 pub mod unotify;
 pub mod user;
 

@@ -218,7 +218,7 @@ pub fn run_listen(
                                 log::info!(
                                     "Server stops due to fatal signal ({sig}) caught. Exiting"
                                 );
-                                srv.shutdown();
+                                srv.shutdown(sig);
                                 srv.sup.close();
                                 return Ok(0);
                             }
@@ -613,11 +613,12 @@ impl Server<'_> {
         supervisor::display_jails(live.into_iter(), self.sup.spec.time_limit);
     }
 
-    /// Kill every jail, reap it, remove its cgroup, close every connection.
-    fn shutdown(&mut self) {
-        for c in self.conns.iter().flatten() {
-            if let Some(j) = &c.jail {
-                j.kill();
+    /// Kill every jail (its report says `stopped` by `sig`), reap it,
+    /// remove its cgroup, close every connection.
+    fn shutdown(&mut self, sig: i32) {
+        for c in self.conns.iter_mut().flatten() {
+            if let Some(j) = &mut c.jail {
+                j.stop(sig);
             }
         }
         let pids: Vec<i32> = self.by_pid.keys().copied().collect();

@@ -17,8 +17,14 @@ pub enum Status {
     TimeLimit,
     /// Killed by SIGSYS (seccomp).
     Seccomp,
-    /// Killed by the cgroup OOM killer (the memory limit).
+    /// Killed by the cgroup OOM killer (the memory limit): the jail's own
+    /// process died of a SIGKILL nsjail did not send while the OOM killer
+    /// was killing in its cgroup (ours; a child's OOM kill alone is
+    /// `oom_kills`, not this status).
     Oom,
+    /// Ended by nsjail because nsjail got SIGINT/SIGTERM/SIGHUP (SIGQUIT in
+    /// ONCE): killed, or killed by the forwarded signal (ours).
+    Stopped,
     /// Killed on reaching its CPU-time rlimit (`rlimit_cpu`).
     RlimitCpu,
     /// The jail could not be set up or the program not executed.
@@ -34,6 +40,7 @@ impl Status {
             Status::TimeLimit => "time_limit",
             Status::Seccomp => "seccomp",
             Status::Oom => "oom",
+            Status::Stopped => "stopped",
             Status::RlimitCpu => "rlimit_cpu",
             Status::SetupFailed => "setup_failed",
         }
@@ -44,9 +51,12 @@ impl Status {
 /// from the JSON otherwise).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CgroupFields {
-    /// The cgroup OOM killer fired.
+    /// The jail ended because the OOM killer killed it (status `oom`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom_killed: Option<bool>,
+    /// Processes of the jail (children included) the OOM killer killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_kills: Option<u64>,
     /// Peak memory in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_peak_bytes: Option<u64>,
@@ -70,14 +80,24 @@ pub struct Report {
     pub signal: Option<i32>,
     /// Wall-clock run time in ms (clone to reap).
     pub wall_ms: u64,
-    /// User CPU time in ms.
+    /// User CPU time in ms (see `cpu_source`).
     pub user_ms: u64,
-    /// System CPU time in ms.
+    /// System CPU time in ms (see `cpu_source`).
     pub sys_ms: u64,
+    /// Where `user_ms`/`sys_ms` come from (ours): `cgroup` (every process
+    /// the jail had, killed ones included) or `rusage` (the jail's first
+    /// process and the descendants it reaped, as `wait4` tells).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_source: Option<String>,
     /// Peak RSS in KiB.
     pub max_rss_kb: u64,
-    /// Syscall name (or number) for seccomp kills, when known.
+    /// Syscall name (or number) for seccomp kills, when known, from the
+    /// table of `syscall_arch`.
     pub syscall: Option<String>,
+    /// The architecture of the killed call, from the kernel's audit record
+    /// (`x86_64`, `i386` for `int 0x80`, `x32`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscall_arch: Option<String>,
     /// Setup failure reason.
     pub error: Option<String>,
     /// cgroup statistics.
@@ -89,6 +109,10 @@ pub struct Report {
     /// RERUN/LISTEN: the sequence number of this run (1, 2, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<u64>,
+    /// The signal nsjail got that made it end the jail (status `stopped`,
+    /// or `exited` when the jail exited by itself after a forwarded one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<i32>,
 }
 
 impl Report {
@@ -101,12 +125,15 @@ impl Report {
             wall_ms,
             user_ms: 0,
             sys_ms: 0,
+            cpu_source: None,
             max_rss_kb: 0,
             syscall: None,
+            syscall_arch: None,
             error: Some(error),
             cgroup: CgroupFields::default(),
             remote: None,
             run: None,
+            stopped_by: None,
         }
     }
 

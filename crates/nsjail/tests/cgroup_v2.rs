@@ -426,6 +426,19 @@ fn vm_nsjail_binary_enforces_v2_limits() {
         ],
     );
     assert_eq!(code, Some(0), "{rep} {err}");
+    // Issue 14 item 6: children killed at the time limit count, from
+    // cpu.stat (no cpu limit needed), and the report says so.
+    let (_, rep, err) = run(
+        &["--cgroup_pids_max", "20", "-t", "2"],
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in 1 2 3; do (while :; do :; done) & done; sleep 100",
+        ],
+    );
+    assert_eq!(rep["status"], "time_limit", "{rep} {err}");
+    assert_eq!(rep["cpu_source"], "cgroup", "{rep} {err}");
+    assert!(rep["user_ms"].as_u64().unwrap_or(0) >= 1_000, "{rep}");
     let fork = ["/bin/sh", "-c", "/bin/true && /bin/true"];
     let (code, _, err) = run(&["--cgroup_pids_max", "2"], &fork);
     assert_eq!(code, Some(0), "pids.max 2 allows one child: {err}");
@@ -438,4 +451,80 @@ fn vm_nsjail_binary_enforces_v2_limits() {
         .filter(|n| n.starts_with("NSJAIL"))
         .collect();
     assert!(left.is_empty(), "left in {}: {left:?}", mount.display());
+}
+
+/// Item 1 of issue 14, v2: a jail never adopts an existing `NSJAIL.<pid>`;
+/// the leftovers of a dead nsjail (mode 0701, unlocked, empty) are removed by
+/// the next set-up, everything else is left alone. Runs on any cgroup2 mount
+/// (no controller needed); the VM tier runs it too.
+#[test]
+fn v2_leftovers_of_a_dead_nsjail_are_swept_and_never_adopted() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let _g = serial();
+    let (mount, own) = match v2() {
+        Ok(x) => x,
+        Err(why) => skip!("{why}"),
+    };
+    let root_subtree = read(&mount.join("cgroup.subtree_control"));
+    let parent = own.join(unique("v2stale"));
+    std::fs::create_dir(&parent).expect("mkdir test parent");
+    let mkdir_marked = |name: &str, mode: u32| {
+        let d = parent.join(name);
+        std::fs::create_dir(&d).expect("mkdir leftover");
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        d
+    };
+    let orphan = mkdir_marked("NSJAIL.2147483001", 0o701);
+    let foreign = mkdir_marked("NSJAIL.2147483002", 0o700);
+    let held = mkdir_marked("NSJAIL.2147483003", 0o701);
+    // A live owner: we hold its lock, as a running nsjail does.
+    let held_fd = std::fs::File::open(&held).expect("open held");
+    assert!(nsjail::sys::flock_exclusive(std::os::fd::AsFd::as_fd(&held_fd), false).unwrap());
+
+    let cg = Cgroups::v2_forced(&parent, Request::default(), Arc::new(RealFs)).expect("v2");
+    assert!(
+        !orphan.exists(),
+        "the orphan of a dead nsjail was not swept"
+    );
+    assert!(
+        foreign.exists(),
+        "a directory not marked as ours was removed"
+    );
+    assert!(held.exists(), "a directory a live nsjail holds was removed");
+
+    // A stale NSJAIL.<pid> of ours for the very pid of the next jail is made
+    // afresh (a new directory), never adopted.
+    let mut child = Child::spawn(Action::Sleep);
+    let stale = mkdir_marked(&format!("NSJAIL.{}", child.pid), 0o701);
+    let old_ino = std::fs::metadata(&stale).unwrap().ino();
+    let jail = cg
+        .create_for(child.pid)
+        .expect("create_for over a stale dir");
+    assert_ne!(std::fs::metadata(&stale).unwrap().ino(), old_ino, "adopted");
+    child.go();
+    jail.kill_all();
+    child.wait();
+    jail.remove().expect("remove");
+
+    // Not ours: refused with one line naming it.
+    let mut child = Child::spawn(Action::Sleep);
+    let theirs = mkdir_marked(&format!("NSJAIL.{}", child.pid), 0o700);
+    let e = cg.create_for(child.pid).unwrap_err().to_string();
+    assert!(
+        e.contains(&theirs.display().to_string()) && e.contains("never adopts"),
+        "{e}"
+    );
+    child.go();
+    // SAFETY: kill(2) on our own forked child's pid.
+    unsafe { libc::kill(child.pid, libc::SIGKILL) };
+    child.wait();
+
+    drop(cg);
+    drop(held_fd);
+    for d in [&foreign, &held, &theirs] {
+        std::fs::remove_dir(d).expect("rmdir leftover");
+    }
+    std::fs::remove_dir(&parent).expect("rmdir test parent");
+    assert_gone(&[orphan, foreign, held, theirs, stale, parent]);
+    assert_eq!(read(&mount.join("cgroup.subtree_control")), root_subtree);
 }

@@ -462,3 +462,100 @@ fn check_and_launch_refuse_the_same_inputs() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 14 item 1 (v1): nsjail killed with SIGKILL leaves its jail cgroup
+/// and the parent it created; the next run that uses that parent removes
+/// them (they are marked as ours, nobody holds their lock, they are empty)
+/// and leaves nothing itself.
+#[test]
+fn cgroups_of_a_sigkilled_nsjail_are_removed_by_the_next_run() {
+    const T: &str = "cgroups_of_a_sigkilled_nsjail_are_removed_by_the_next_run";
+    if !root_or_skip(T) {
+        return;
+    }
+    if !v1_pids() {
+        eprintln!("SKIP {T}: {PIDS} is not a cgroup v1 pids hierarchy here");
+        return;
+    }
+    let own = format!("nsjail-test-kill9-{}", std::process::id());
+    let parent = Path::new(PIDS).join(&own);
+    let args = |prog: &'static str| {
+        vec![
+            "-Mo".to_string(),
+            "--chroot".into(),
+            "/".into(),
+            "-q".into(),
+            "--cgroup_pids_max".into(),
+            "10".into(),
+            "--cgroup_pids_parent".into(),
+            own.clone(),
+            "--".into(),
+            "/bin/sh".into(),
+            "-c".into(),
+            prog.into(),
+        ]
+    };
+    let mut victim = Command::new(NSJAIL)
+        .args(args("exec sleep 1000"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nsjail");
+    let jail_dir = || -> Option<PathBuf> {
+        std::fs::read_dir(&parent)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("NSJAIL."))
+            })
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    let dir = loop {
+        if let Some(d) = jail_dir() {
+            if std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|t| !t.trim().is_empty()) {
+                break d;
+            }
+        }
+        if Instant::now() >= until {
+            let _ = victim.kill();
+            let _ = victim.wait();
+            let _ = std::fs::remove_dir(&parent);
+            panic!("the jail's cgroup never appeared in {}", parent.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    victim.kill().expect("SIGKILL nsjail");
+    victim.wait().expect("reap nsjail");
+    // The jail dies with its supervisor (PID namespace, PDEATHSIG).
+    let until = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|t| !t.trim().is_empty()) {
+        assert!(
+            Instant::now() < until,
+            "the jail outlived its SIGKILLed nsjail"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left_by_kill = dir.exists();
+
+    let out = run(&args("exit 0")
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    let gone_after = all_gone(&[dir.clone(), parent.clone()]);
+    // Never leave anything, whatever happened above.
+    let _ = std::fs::remove_dir(&dir);
+    let _ = std::fs::remove_dir(&parent);
+    assert!(
+        left_by_kill,
+        "nothing was left by the SIGKILL: the test proves nothing"
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        gone_after,
+        "the next run left the orphan {} behind\n{out:?}",
+        dir.display()
+    );
+}

@@ -736,3 +736,59 @@ fn rerun_without_pid_namespace_cannot_kill_the_next_runs() {
     assert_eq!(o.status.code(), Some(143), "{lines:?} {stderr}");
     assert!(lines.len() >= 5, "ran repeatedly: {lines:?} {stderr}");
 }
+
+/// Issue 14 item 7: LISTEN numbers its report lines 1, 2, 3, ... (once per
+/// run, not at start and at reap); a jail still running when nsjail gets
+/// SIGTERM is reported `stopped` with the next number (item 3).
+#[test]
+fn listen_numbers_each_run_once() {
+    if !root_or_skip("listen_numbers_each_run_once") {
+        return;
+    }
+    let report = temp_path("listen-runs.jsonl");
+    let (mut r, port) = serve_v4(
+        &["--run_report", report.to_str().unwrap()],
+        &["/bin/sh", "-c", ECHO],
+    );
+    for i in 0..3 {
+        let mut s = connect("127.0.0.1", port);
+        s.write_all(format!("n{i}\n").as_bytes()).unwrap();
+        assert_eq!(read_all(&mut s), format!("echo:n{i} pid:1\n"));
+    }
+    // A fourth client that sends nothing: its jail waits on read.
+    let _s = connect("127.0.0.1", port);
+    assert!(r.wait_for("Executing '/bin/sh'"), "{:?}", r.seen);
+    let until = Instant::now() + Duration::from_secs(10);
+    let count = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    while count(&report) < 3 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, stderr) = stop(r, libc::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+    let text = std::fs::read_to_string(&report).unwrap_or_default();
+    let _ = std::fs::remove_file(&report);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let runs: Vec<u64> = lines
+        .iter()
+        .map(|v| v["run"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(runs, vec![1, 2, 3, 4], "{text}");
+    let statuses: Vec<&str> = lines
+        .iter()
+        .map(|v| v["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec!["exited", "exited", "exited", "stopped"],
+        "{text}"
+    );
+    assert_eq!(lines[3]["stopped_by"], libc::SIGTERM, "{text}");
+}

@@ -292,6 +292,10 @@ pub struct JailSpec {
     pub rlimit_cpu_secs: Option<u64>,
     /// The Kafel policy, compiled.
     pub seccomp: Option<SeccompSpec>,
+    /// Ours: `socket(AF_VSOCK, ...)` fails with EAFNOSUPPORT through a small
+    /// filter beside the policy; true for a jail with its own network
+    /// namespace unless `--allow_vsock` (vsock crosses network namespaces).
+    pub deny_vsock: bool,
     /// `seccomp_unotify`: trace the jail's file and network calls.
     pub unotify: bool,
     /// `seccomp_unotify_report`: where the tracing report goes (else the log).
@@ -415,6 +419,12 @@ fn rlimits(cfg: &NsJailConfig) -> Result<Vec<RlimitSpec>, SpecError> {
             RlimitValue::Soft => current(false)?,
             RlimitValue::Hard => current(true)?,
         };
+        // nsjail's own limits too: above 2^63-1 the kernel reads a limit as
+        // negative (ours, see rlimit::saturate).
+        let value = match crate::rlimit::saturate(value) {
+            RlimitValue::Value(v) => v,
+            _ => libc::RLIM64_INFINITY,
+        };
         // u32 on glibc, c_int on musl.
         #[allow(clippy::unnecessary_cast)]
         let resource = s.resource as u32;
@@ -487,6 +497,9 @@ pub fn lower(jail: &Jail) -> Result<JailSpec, SpecError> {
             let (e, w) = MountEntry::lower(m)?;
             warnings.extend(w);
             mounts.push(e);
+        }
+        if !jail.allow_bind_symlinks {
+            mount::check_bind_symlinks(&mounts)?;
         }
     }
     let fs = FsSpec {
@@ -568,6 +581,7 @@ pub fn lower(jail: &Jail) -> Result<JailSpec, SpecError> {
         rlimit_cpu_secs: (!cfg.disable_rl() && cfg.rlimit_cpu_type() == RLimit::VALUE)
             .then(|| cfg.rlimit_cpu()),
         seccomp: seccomp(cfg)?,
+        deny_vsock: cfg.clone_newnet() && !jail.allow_vsock,
         unotify: cfg.seccomp_unotify(),
         unotify_report: cfg
             .has_seccomp_unotify_report()

@@ -20,6 +20,76 @@ pub enum MountSpecError {
         /// The entry's dst as written.
         dst: String,
     },
+    /// A bind source's path crosses a symlink inside a read-write bind
+    /// source of the same jail (ours).
+    #[error("bind source '{src}' (mounted at '{dst}'): '{link}' is a symlink inside '{rw_src}', which this jail can write (a read-write bind): a jail could have planted it to reach any host file; bind the link's target itself, or pass --allow_bind_symlinks")]
+    SymlinkInRwBind {
+        /// The bind source as written.
+        src: String,
+        /// Its destination.
+        dst: String,
+        /// The symlink on the way (host path, its parents resolved).
+        link: String,
+        /// The read-write bind source it lies in (canonical).
+        rw_src: String,
+    },
+}
+
+/// Ours: refuses a bind source whose path crosses a symlink that lies inside
+/// the (canonical) source of a read-write bind of the same jail: a jail can
+/// write there, so an earlier run could have planted the link (run 1 with
+/// `-B /srv/shared:/data` plants `/data/p -> /etc/passwd`, run 2 with
+/// `-R /srv/shared/p:/home/f` would read the host's passwd). A read-write
+/// bind of `/` itself is not counted: that jail can write the whole host
+/// anyway. Paths are walked as the host sees them now (lowering time).
+///
+/// # Errors
+/// [`MountSpecError::SymlinkInRwBind`] naming the first such link.
+pub fn check_bind_symlinks(mounts: &[MountEntry]) -> Result<(), MountSpecError> {
+    use std::path::{Component, Path, PathBuf};
+    let rw: Vec<PathBuf> = mounts
+        .iter()
+        .filter(|m| m.bind && m.rw && !m.skip && m.content.is_none() && !m.src.is_empty())
+        .filter_map(|m| std::fs::canonicalize(&m.src).ok())
+        .filter(|p| p.is_dir() && p != Path::new("/"))
+        .collect();
+    if rw.is_empty() {
+        return Ok(());
+    }
+    for m in mounts.iter().filter(|m| {
+        m.bind && !m.skip && m.content.is_none() && !m.symlink && m.src.starts_with('/')
+    }) {
+        let mut cur = PathBuf::from("/");
+        for c in Path::new(&m.src).components() {
+            match c {
+                Component::Normal(n) => cur.push(n),
+                Component::ParentDir => {
+                    cur.pop();
+                    continue;
+                }
+                _ => continue,
+            }
+            let Ok(md) = std::fs::symlink_metadata(&cur) else {
+                break; // missing: the mount reports it
+            };
+            if !md.file_type().is_symlink() {
+                continue;
+            }
+            if let Some(r) = rw.iter().find(|r| cur.starts_with(r) && cur != **r) {
+                return Err(MountSpecError::SymlinkInRwBind {
+                    src: m.src.clone(),
+                    dst: m.dst.clone(),
+                    link: cur.display().to_string(),
+                    rw_src: r.display().to_string(),
+                });
+            }
+            match std::fs::canonicalize(&cur) {
+                Ok(p) => cur = p,
+                Err(_) => break,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One mount entry, resolved.

@@ -29,6 +29,18 @@ pub enum CgroupError {
         source: io::Error,
         hint: String,
     },
+    /// A jail's cgroup directory exists already and is not a leftover we
+    /// may remove (ours: a jail never adopts a cgroup it did not create).
+    #[error(
+        "cgroup: '{path}' for {limit} already exists and is not ours to reuse: {why}; a jail \
+         never adopts a cgroup it did not create: remove it once its cgroup.procs is empty, or \
+         set another cgroup parent (cgroup_*_parent / cgroupv2_mount)"
+    )]
+    Exists {
+        path: PathBuf,
+        limit: String,
+        why: String,
+    },
     /// Writing a control file failed.
     #[error("cgroup: writing '{value}' to '{path}' for {limit} failed: {source}; {hint}")]
     Write {

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,28 @@ pub const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
 /// shares such a parent, not only the one that made it, removes it when it
 /// is the last one out, and a parent an operator made is never touched.
 pub const PARENT_MARK_MODE: u32 = 0o701;
+
+/// Mode of the jail cgroup directories we create (`NSJAIL.<pid>`,
+/// `NSJAIL_SELF.<pid>`; ours, nsjail uses 0700): the mark by which a later
+/// run knows a leftover directory was made by this nsjail and not by the
+/// C++ nsjail or an operator.
+pub const JAIL_MARK_MODE: u32 = 0o701;
+
+/// An exclusive `flock(2)` on a cgroup directory we created, held for as
+/// long as the directory is in use (ours). A directory of ours that nobody
+/// holds locked belongs to an nsjail that is gone (the kernel drops the lock
+/// with the process, also on SIGKILL, in every PID namespace).
+#[derive(Debug)]
+pub struct DirLock {
+    _file: Option<std::fs::File>,
+}
+
+impl DirLock {
+    /// A lock that holds nothing (file systems without locking: the fake).
+    pub fn none() -> DirLock {
+        DirLock { _file: None }
+    }
+}
 
 /// Everything the cgroup module does to the outside world.
 pub trait CgroupFs: Send + Sync + fmt::Debug {
@@ -37,6 +60,25 @@ pub trait CgroupFs: Send + Sync + fmt::Debug {
     /// Whether an existing parent carries the mark of [`Self::mkdir_parent`].
     fn is_marked_parent(&self, _path: &Path) -> bool {
         false
+    }
+    /// Creates a jail directory with [`JAIL_MARK_MODE`].
+    fn mkdir_jail(&self, path: &Path) -> io::Result<()> {
+        self.mkdir(path)
+    }
+    /// Whether an existing directory carries the mark of [`Self::mkdir_jail`].
+    fn is_marked_jail(&self, _path: &Path) -> bool {
+        false
+    }
+    /// Takes the exclusive lock of a directory we just created (waiting
+    /// while a sweeping run looks at it), and checks that `path` is still
+    /// that directory: ENOENT when a sweep removed it in between.
+    fn lock_dir(&self, _path: &Path) -> io::Result<DirLock> {
+        Ok(DirLock::none())
+    }
+    /// Tries the exclusive lock of `path` without waiting: None when a live
+    /// process holds it.
+    fn try_lock_dir(&self, _path: &Path) -> io::Result<Option<DirLock>> {
+        Ok(Some(DirLock::none()))
     }
     /// Names of the sub-directories of `path`.
     fn subdirs(&self, path: &Path) -> io::Result<Vec<String>>;
@@ -102,6 +144,34 @@ impl CgroupFs for RealFs {
         std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.mode() & 0o7777 == PARENT_MARK_MODE)
     }
 
+    fn mkdir_jail(&self, path: &Path) -> io::Result<()> {
+        std::fs::DirBuilder::new().mode(0o700).create(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(JAIL_MARK_MODE))
+    }
+
+    fn is_marked_jail(&self, path: &Path) -> bool {
+        std::fs::symlink_metadata(path)
+            .is_ok_and(|m| m.is_dir() && m.mode() & 0o7777 == JAIL_MARK_MODE)
+    }
+
+    fn lock_dir(&self, path: &Path) -> io::Result<DirLock> {
+        let f = open_dir(path)?;
+        crate::sys::flock_exclusive(f.as_fd(), true)?;
+        // A sweep may have removed the directory between our mkdir and the
+        // lock: then `path` is gone (or a new directory).
+        let held = f.metadata()?;
+        let now = std::fs::symlink_metadata(path)?;
+        if held.ino() != now.ino() || held.dev() != now.dev() {
+            return Err(io::Error::from_raw_os_error(libc::ENOENT));
+        }
+        Ok(DirLock { _file: Some(f) })
+    }
+
+    fn try_lock_dir(&self, path: &Path) -> io::Result<Option<DirLock>> {
+        let f = open_dir(path)?;
+        Ok(crate::sys::flock_exclusive(f.as_fd(), false)?.then_some(DirLock { _file: Some(f) }))
+    }
+
     fn subdirs(&self, path: &Path) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
         for e in std::fs::read_dir(path)? {
@@ -128,6 +198,15 @@ impl CgroupFs for RealFs {
     fn getpid(&self) -> i32 {
         std::process::id() as i32
     }
+}
+
+/// Opens a directory (never following a final symlink) for flock(2).
+fn open_dir(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
 }
 
 /// `statfs(2)` → `f_type`.
@@ -179,6 +258,10 @@ pub mod fake {
         pub rmdir_err: BTreeMap<PathBuf, i32>,
         /// Errno for the next mkdir of exact paths (consumed).
         pub mkdir_once: BTreeMap<PathBuf, i32>,
+        /// Directories carrying our jail mark.
+        pub marked: BTreeSet<PathBuf>,
+        /// Directories a live process holds locked.
+        pub locked: BTreeSet<PathBuf>,
     }
 
     #[derive(Default)]
@@ -308,6 +391,7 @@ pub mod fake {
                 return Err(err(libc::EBUSY));
             }
             st.dirs.remove(path);
+            st.marked.remove(path);
             let files: Vec<PathBuf> = st
                 .files
                 .keys()
@@ -319,6 +403,22 @@ pub mod fake {
             }
             st.ops.push(Op::Rmdir(path.to_path_buf()));
             Ok(())
+        }
+        fn mkdir_jail(&self, path: &Path) -> io::Result<()> {
+            self.mkdir(path)?;
+            self.state.lock().unwrap().marked.insert(path.to_path_buf());
+            Ok(())
+        }
+        fn is_marked_jail(&self, path: &Path) -> bool {
+            let st = self.state.lock().unwrap();
+            st.dirs.contains(path) && st.marked.contains(path)
+        }
+        fn try_lock_dir(&self, path: &Path) -> io::Result<Option<DirLock>> {
+            let st = self.state.lock().unwrap();
+            if !st.dirs.contains(path) {
+                return Err(err(libc::ENOENT));
+            }
+            Ok((!st.locked.contains(path)).then(DirLock::none))
         }
         fn subdirs(&self, path: &Path) -> io::Result<Vec<String>> {
             let st = self.state.lock().unwrap();

@@ -15,7 +15,14 @@
 //!   moving only nsjail into `NSJAIL_SELF.<pid>`, and [`Cgroups::teardown`]
 //!   moves it back and removes that directory;
 //! * limits are written before the pid is moved in (v2 too);
-//! * `cgroup.kill` / SIGKILL of every member on [`JailCgroup::kill_all`].
+//! * `cgroup.kill` / SIGKILL of every member on [`JailCgroup::kill_all`];
+//! * a jail never adopts an existing directory: `NSJAIL.<pid>` and
+//!   `NSJAIL_SELF.<pid>` are made with mode 0701 ([`fs::JAIL_MARK_MODE`]) and
+//!   held under an exclusive `flock(2)` while in use. An existing one that is
+//!   marked, unlocked and empty is the leftover of an nsjail that died
+//!   (SIGKILL): it is removed and made afresh; anything else is refused
+//!   ([`CgroupError::Exists`]). Each run also removes such leftovers it
+//!   finds in its parent directories ([`Cgroups::setup`]).
 //!
 //! All filesystem access goes through [`CgroupFs`], so the decisions are
 //! unit-tested on an in-memory fake.
@@ -31,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use error::CgroupError;
-pub use fs::{CgroupFs, RealFs, CGROUP2_SUPER_MAGIC};
+pub use fs::{CgroupFs, DirLock, RealFs, CGROUP2_SUPER_MAGIC, JAIL_MARK_MODE};
 pub use plan::{CgroupRequest as Request, V1Controller};
 
 use error::hint_for;
@@ -40,8 +47,12 @@ use plan::{jail_name, V1Plan, V2Plan};
 /// What the kernel accounted for one jail (read after it was reaped).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CgroupStats {
-    /// The cgroup OOM killer killed a process of the jail.
+    /// The cgroup OOM killer killed a process of the jail (any process:
+    /// `oom_kills > 0`).
     pub oom_killed: bool,
+    /// How many processes of the jail the OOM killer killed (v2
+    /// `memory.events oom_kill`, v1 `memory.oom_control oom_kill`).
+    pub oom_kills: Option<u64>,
     /// Peak memory use in bytes (v2 `memory.peak`, v1 `memory.max_usage_in_bytes`).
     pub mem_peak_bytes: Option<u64>,
     /// CPU time in µs (v2 `cpu.stat usage_usec`, v1 `cpuacct.usage` when cpuacct
@@ -49,6 +60,13 @@ pub struct CgroupStats {
     pub cpu_usage_us: Option<u64>,
     /// Peak number of tasks (`pids.peak`, where the kernel has it).
     pub pids_peak: Option<u64>,
+    /// User CPU time of every process the jail had, in µs (v2 `cpu.stat
+    /// user_usec`, which exists without the cpu controller; v1
+    /// `cpuacct.stat user` in USER_HZ ticks when cpuacct shares the cpu
+    /// hierarchy).
+    pub cpu_user_us: Option<u64>,
+    /// System CPU time likewise (`system_usec`, `cpuacct.stat system`).
+    pub cpu_sys_us: Option<u64>,
 }
 
 /// The cgroup set-up of a supervisor.
@@ -79,6 +97,7 @@ struct SelfMove {
     parent: PathBuf,
     dir: PathBuf,
     enabled: Vec<&'static str>,
+    _lock: DirLock,
 }
 
 /// Why one cgroup version cannot be used: (limit fields, reason).
@@ -179,13 +198,22 @@ impl Cgroups {
     }
 
     fn from_backend(fs: Arc<dyn CgroupFs>, backend: Backend, sm: Option<SelfMove>) -> Cgroups {
+        let shared = Shared {
+            fs,
+            backend,
+            created: Mutex::new(BTreeSet::new()),
+            self_move: Mutex::new(sm),
+        };
+        match &shared.backend {
+            Backend::V1(plans) => {
+                for p in plans {
+                    shared.sweep(&p.parent_dir());
+                }
+            }
+            Backend::V2 { parent, .. } => shared.sweep(parent),
+        }
         Cgroups {
-            shared: Some(Arc::new(Shared {
-                fs,
-                backend,
-                created: Mutex::new(BTreeSet::new()),
-                self_move: Mutex::new(sm),
-            })),
+            shared: Some(Arc::new(shared)),
         }
     }
 
@@ -212,6 +240,7 @@ impl Cgroups {
             shared: Some(shared.clone()),
             pid,
             dirs: Vec::new(),
+            locks: Vec::new(),
             removed: false,
         };
         match &shared.backend {
@@ -413,19 +442,25 @@ fn prepare_v2(fs: &dyn CgroupFs, req: &Request) -> Result<(V2Plan, Option<SelfMo
         "nsjail is moving itself into '{}' (cgroup v2 no-internal-process rule); it moves back at exit",
         dir.display()
     );
-    let mkdir_res = fs.mkdir(&dir);
-    if let Err(e) = &mkdir_res {
-        if !errno_is(e, libc::EEXIST) {
-            return Err((all, format!("mkdir('{}') failed: {e}", dir.display())));
+    let lock = match fresh_dir(fs, &dir) {
+        Ok(l) => l,
+        Err(Fresh::Io(e)) => return Err((all, format!("mkdir('{}') failed: {e}", dir.display()))),
+        Err(Fresh::Taken(why)) => {
+            return Err((
+                all,
+                format!(
+                    "'{}' exists and is not ours to reuse: {why}; remove it once its \
+                     cgroup.procs is empty",
+                    dir.display()
+                ),
+            ))
         }
-    }
+    };
     let undo = |moved: bool| {
         if moved {
             let _ = fs.write(&mount.join("cgroup.procs"), &me.to_string());
         }
-        if mkdir_res.is_ok() {
-            let _ = fs.rmdir(&dir);
-        }
+        let _ = fs.rmdir(&dir);
     };
     if let Err(e) = fs.write(&dir.join("cgroup.procs"), &me.to_string()) {
         undo(false);
@@ -451,8 +486,77 @@ fn prepare_v2(fs: &dyn CgroupFs, req: &Request) -> Result<(V2Plan, Option<SelfMo
             parent: mount.clone(),
             dir,
             enabled: to_enable,
+            _lock: lock,
         }),
     ))
+}
+
+/// Why [`fresh_dir`] failed.
+enum Fresh {
+    /// mkdir or the lock failed (ENOENT: the parent is gone).
+    Io(io::Error),
+    /// The directory exists and is not a leftover we may remove: why.
+    Taken(String),
+}
+
+/// Names of the directories we create in a cgroup parent: `NSJAIL.<pid>`
+/// (as nsjail) and `NSJAIL_SELF.<pid>`.
+fn is_jail_dir_name(name: &str) -> bool {
+    name.strip_prefix("NSJAIL.")
+        .or_else(|| name.strip_prefix("NSJAIL_SELF."))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Creates `dir` afresh, marked ([`JAIL_MARK_MODE`]) and locked. An existing
+/// `dir` is never adopted: the leftover of an nsjail that is gone
+/// ([`reclaim`]) is removed and made again, anything else is refused.
+fn fresh_dir(fs: &dyn CgroupFs, dir: &Path) -> Result<DirLock, Fresh> {
+    let mut last = io::Error::from_raw_os_error(libc::EEXIST);
+    for _ in 0..5 {
+        match fs.mkdir_jail(dir) {
+            Ok(()) => match fs.lock_dir(dir) {
+                Ok(l) => return Ok(l),
+                // A sweeping run removed it between mkdir and lock: again.
+                Err(e) if errno_is(&e, libc::ENOENT) => last = e,
+                Err(e) => {
+                    let _ = fs.rmdir(dir);
+                    return Err(Fresh::Io(e));
+                }
+            },
+            Err(e) if errno_is(&e, libc::EEXIST) => {
+                reclaim(fs, dir).map_err(Fresh::Taken)?;
+                log::warn!(
+                    "Removed the stale cgroup '{}' left by an nsjail that is gone; making it afresh",
+                    dir.display()
+                );
+            }
+            Err(e) => return Err(Fresh::Io(e)),
+        }
+    }
+    Err(Fresh::Io(last))
+}
+
+/// Removes `dir` when it is provably a leftover of ours: it carries our
+/// mark, no live process holds its lock, and the kernel lets it go (rmdir
+/// fails while it has processes or child cgroups). Otherwise: why not.
+fn reclaim(fs: &dyn CgroupFs, dir: &Path) -> Result<(), String> {
+    if !fs.is_marked_jail(dir) {
+        return Err(format!(
+            "it was not made by this nsjail (its mode is not {JAIL_MARK_MODE:o})"
+        ));
+    }
+    let _lock = match fs.try_lock_dir(dir) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Err("a running nsjail holds it".into()),
+        Err(e) => return Err(format!("opening it to check its owner failed: {e}")),
+    };
+    match fs.rmdir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if errno_is(&e, libc::EBUSY) || errno_is(&e, libc::ENOTEMPTY) => {
+            Err(format!("it still holds processes or child cgroups ({e})"))
+        }
+        Err(e) => Err(format!("rmdir failed: {e}")),
+    }
 }
 
 impl Shared {
@@ -460,8 +564,9 @@ impl Shared {
         let pid = jail.pid;
         for p in plans {
             let dir = p.jail_dir(pid);
-            self.mkdir_with_parents(p, &dir)?;
+            let lock = self.mkdir_with_parents(p, &dir)?;
             jail.dirs.push((Some(p.controller), dir.clone()));
+            jail.locks.push(lock);
             for (file, value) in &p.writes {
                 self.write_limit(&dir, file, value, &p.limit)?;
             }
@@ -501,7 +606,7 @@ impl Shared {
         }
     }
 
-    fn mkdir_with_parents(&self, p: &V1Plan, dir: &Path) -> Result<(), CgroupError> {
+    fn mkdir_with_parents(&self, p: &V1Plan, dir: &Path) -> Result<DirLock, CgroupError> {
         let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
         let mut attempt = 0;
         loop {
@@ -530,12 +635,18 @@ impl Shared {
                     }
                 }
             }
-            match self.fs.mkdir(dir) {
-                Ok(()) => return Ok(()),
-                Err(e) if errno_is(&e, libc::EEXIST) => return Ok(()),
+            match fresh_dir(&*self.fs, dir) {
+                Ok(l) => return Ok(l),
+                Err(Fresh::Taken(why)) => {
+                    return Err(CgroupError::Exists {
+                        path: dir.to_path_buf(),
+                        limit: p.limit.clone(),
+                        why,
+                    })
+                }
                 // Another nsjail removed a shared parent in between: recreate it.
-                Err(e) if errno_is(&e, libc::ENOENT) && attempt < 5 => attempt += 1,
-                Err(e) => {
+                Err(Fresh::Io(e)) if errno_is(&e, libc::ENOENT) && attempt < 5 => attempt += 1,
+                Err(Fresh::Io(e)) => {
                     return Err(CgroupError::Mkdir {
                         hint: hint_for(&e, &p.parent_dir().display().to_string()),
                         path: dir.to_path_buf(),
@@ -589,10 +700,16 @@ impl Shared {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        match self.fs.mkdir(&dir) {
-            Ok(()) => {}
-            Err(e) if errno_is(&e, libc::EEXIST) => {}
-            Err(e) => {
+        match fresh_dir(&*self.fs, &dir) {
+            Ok(l) => jail.locks.push(l),
+            Err(Fresh::Taken(why)) => {
+                return Err(CgroupError::Exists {
+                    path: dir,
+                    limit,
+                    why,
+                })
+            }
+            Err(Fresh::Io(e)) => {
                 return Err(CgroupError::Mkdir {
                     hint: hint_for(&e, &format!("'{}'", parent.display())),
                     path: dir,
@@ -615,6 +732,28 @@ impl Shared {
                 limit,
                 source: e,
             })
+    }
+
+    /// Removes the orphaned jail cgroups in `parent`: named `NSJAIL.<n>` or
+    /// `NSJAIL_SELF.<n>`, marked as ours, locked by nobody (their nsjail is
+    /// gone), empty. Never touches anything else.
+    fn sweep(&self, parent: &Path) {
+        let Ok(names) = self.fs.subdirs(parent) else {
+            return;
+        };
+        for n in names.iter().filter(|n| is_jail_dir_name(n)) {
+            let d = parent.join(n);
+            if !self.fs.is_marked_jail(&d) {
+                continue;
+            }
+            match reclaim(&*self.fs, &d) {
+                Ok(()) => log::info!(
+                    "Removed the orphaned cgroup '{}' of an nsjail that is gone",
+                    d.display()
+                ),
+                Err(why) => log::debug!("Leaving cgroup '{}': {why}", d.display()),
+            }
+        }
     }
 
     /// SIGKILLs every process listed in `dir/cgroup.procs`, a few rounds.
@@ -748,6 +887,8 @@ pub struct JailCgroup {
     pid: i32,
     /// Directories created, in creation order (controller for v1, `None` for v2).
     dirs: Vec<(Option<V1Controller>, PathBuf)>,
+    /// Their locks (ours while the jail's cgroups are in use).
+    locks: Vec<DirLock>,
     removed: bool,
 }
 
@@ -757,6 +898,7 @@ impl JailCgroup {
             shared: None,
             pid,
             dirs: Vec::new(),
+            locks: Vec::new(),
             removed: true,
         }
     }
@@ -788,20 +930,23 @@ impl JailCgroup {
         match &s.backend {
             Backend::V2 { .. } => {
                 if let Some(d) = self.dir_of(None) {
-                    st.oom_killed = read(d, "memory.events")
-                        .and_then(|t| parse::keyed_u64(&t, "oom_kill"))
-                        .is_some_and(|n| n > 0);
+                    st.oom_kills =
+                        read(d, "memory.events").and_then(|t| parse::keyed_u64(&t, "oom_kill"));
+                    st.oom_killed = st.oom_kills.is_some_and(|n| n > 0);
                     st.mem_peak_bytes = read(d, "memory.peak").and_then(|t| parse::single_u64(&t));
-                    st.cpu_usage_us =
-                        read(d, "cpu.stat").and_then(|t| parse::keyed_u64(&t, "usage_usec"));
+                    let cpu = read(d, "cpu.stat");
+                    let key = |k| cpu.as_deref().and_then(|t| parse::keyed_u64(t, k));
+                    st.cpu_usage_us = key("usage_usec");
+                    st.cpu_user_us = key("user_usec");
+                    st.cpu_sys_us = key("system_usec");
                     st.pids_peak = read(d, "pids.peak").and_then(|t| parse::single_u64(&t));
                 }
             }
             Backend::V1(_) => {
                 if let Some(d) = self.dir_of(Some(V1Controller::Memory)) {
-                    st.oom_killed = read(d, "memory.oom_control")
-                        .and_then(|t| parse::keyed_u64(&t, "oom_kill"))
-                        .is_some_and(|n| n > 0);
+                    st.oom_kills = read(d, "memory.oom_control")
+                        .and_then(|t| parse::keyed_u64(&t, "oom_kill"));
+                    st.oom_killed = st.oom_kills.is_some_and(|n| n > 0);
                     st.mem_peak_bytes =
                         read(d, "memory.max_usage_in_bytes").and_then(|t| parse::single_u64(&t));
                 }
@@ -809,6 +954,11 @@ impl JailCgroup {
                     st.cpu_usage_us = read(d, "cpuacct.usage")
                         .and_then(|t| parse::single_u64(&t))
                         .map(|ns| ns / 1000);
+                    // USER_HZ is 100 on every Linux ABI: 10 ms a tick.
+                    let stat = read(d, "cpuacct.stat");
+                    let ticks = |k| stat.as_deref().and_then(|t| parse::keyed_u64(t, k));
+                    st.cpu_user_us = ticks("user").map(|t| t * 10_000);
+                    st.cpu_sys_us = ticks("system").map(|t| t * 10_000);
                 }
                 if let Some(d) = self.dir_of(Some(V1Controller::Pids)) {
                     st.pids_peak = read(d, "pids.peak").and_then(|t| parse::single_u64(&t));

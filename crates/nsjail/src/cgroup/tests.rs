@@ -558,9 +558,12 @@ fn stats_v2_from_control_files() {
         j.stats(),
         CgroupStats {
             oom_killed: true,
+            oom_kills: Some(1),
             mem_peak_bytes: Some(67108864),
             cpu_usage_us: Some(1234),
             pids_peak: Some(3),
+            cpu_user_us: Some(1000),
+            cpu_sys_us: None,
         }
     );
     f.file(&format!("{d}/memory.events"), "oom 0\noom_kill 0\n");
@@ -583,8 +586,16 @@ fn stats_v1_from_control_files() {
     .file(
         "/sys/fs/cgroup/cpu/NSJAIL/NSJAIL.8/cpuacct.usage",
         "2500000\n",
+    )
+    .file(
+        "/sys/fs/cgroup/cpu/NSJAIL/NSJAIL.8/cpuacct.stat",
+        "user 250\nsystem 30\n",
     );
     let s = j.stats();
+    assert_eq!(
+        (s.cpu_user_us, s.cpu_sys_us),
+        (Some(2_500_000), Some(300_000))
+    );
     assert!(s.oom_killed);
     assert_eq!(s.mem_peak_bytes, Some(33554432));
     assert_eq!(s.cpu_usage_us, Some(2500));
@@ -698,4 +709,88 @@ fn v1_parent_removed_by_another_nsjail_meanwhile_is_recreated() {
         !f.has_dir("/sys/fs/cgroup/pids/NSJAIL"),
         "created parent left after failure"
     );
+}
+
+/// A directory of ours left by an nsjail that died (SIGKILL): marked, unlocked.
+fn leftover(f: &FakeFs, p: &str, locked: bool) {
+    f.dir(p);
+    let mut st = f.state.lock().unwrap();
+    st.marked.insert(p.into());
+    if locked {
+        st.locked.insert(p.into());
+    }
+}
+
+#[test]
+fn a_stale_dir_of_the_same_pid_is_made_afresh_never_adopted() {
+    // v2: the leftover NSJAIL.42 of a dead nsjail (same pid reused) is
+    // removed and created again, so no counter of the old jail survives.
+    let f = Arc::new(pure_v2("\n"));
+    let cg = setup(&f, seed_request()).unwrap();
+    // created after setup (the sweep at setup would have removed it)
+    leftover(&f, "/sys/fs/cgroup/NSJAIL.42", false);
+    let j = cg.create_for(42).unwrap();
+    let d = PathBuf::from("/sys/fs/cgroup/NSJAIL.42");
+    let ops = f.ops();
+    let rm = ops.iter().position(|o| *o == Op::Rmdir(d.clone()));
+    let mk = ops.iter().position(|o| *o == Op::Mkdir(d.clone()));
+    assert!(matches!((rm, mk), (Some(r), Some(m)) if r < m), "{ops:?}");
+    j.remove().unwrap();
+
+    // Not marked as ours (the C++ nsjail's, an operator's): refused, untouched.
+    f.dir("/sys/fs/cgroup/NSJAIL.43");
+    let e = cg.create_for(43).unwrap_err();
+    assert!(matches!(e, CgroupError::Exists { .. }), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("'/sys/fs/cgroup/NSJAIL.43'") && e.contains("mode"),
+        "{e}"
+    );
+    assert!(f.has_dir("/sys/fs/cgroup/NSJAIL.43"));
+
+    // Ours but locked (a live nsjail in another PID namespace): refused.
+    leftover(&f, "/sys/fs/cgroup/NSJAIL.44", true);
+    let e = cg.create_for(44).unwrap_err().to_string();
+    assert!(e.contains("a running nsjail holds it"), "{e}");
+    assert!(f.has_dir("/sys/fs/cgroup/NSJAIL.44"));
+}
+
+#[test]
+fn v1_stale_jail_dir_is_refused_when_busy() {
+    let f = Arc::new(hybrid());
+    let cg = setup(&f, seed_request()).unwrap();
+    // ours and unlocked, but with a child cgroup: rmdir is EBUSY
+    leftover(&f, "/sys/fs/cgroup/memory/NSJAIL/NSJAIL.9", false);
+    f.dir("/sys/fs/cgroup/memory/NSJAIL/NSJAIL.9/sub");
+    let e = cg.create_for(9).unwrap_err().to_string();
+    assert!(e.contains("NSJAIL.9") && e.contains("still holds"), "{e}");
+    assert!(f.has_dir("/sys/fs/cgroup/memory/NSJAIL/NSJAIL.9/sub"));
+}
+
+#[test]
+fn setup_sweeps_only_orphans_that_are_provably_ours() {
+    let f = Arc::new(pure_v2("\n"));
+    leftover(&f, "/sys/fs/cgroup/NSJAIL.7", false);
+    leftover(&f, "/sys/fs/cgroup/NSJAIL_SELF.8", false);
+    leftover(&f, "/sys/fs/cgroup/NSJAIL.9", true); // a live owner
+    f.dir("/sys/fs/cgroup/NSJAIL.10"); // not marked
+    leftover(&f, "/sys/fs/cgroup/NSJAIL.x", false); // not our name
+    leftover(&f, "/sys/fs/cgroup/NSJAIL.11", false);
+    f.dir("/sys/fs/cgroup/NSJAIL.11/child"); // not empty
+    let _cg = setup(&f, seed_request()).unwrap();
+    assert!(!f.has_dir("/sys/fs/cgroup/NSJAIL.7"));
+    assert!(!f.has_dir("/sys/fs/cgroup/NSJAIL_SELF.8"));
+    for kept in ["NSJAIL.9", "NSJAIL.10", "NSJAIL.x", "NSJAIL.11/child"] {
+        assert!(
+            f.has_dir(&format!("/sys/fs/cgroup/{kept}")),
+            "{kept} removed"
+        );
+    }
+    // v1: the orphans below each controller's parent.
+    let g = Arc::new(hybrid());
+    leftover(&g, "/sys/fs/cgroup/pids/NSJAIL/NSJAIL.5", false);
+    leftover(&g, "/sys/fs/cgroup/memory/NSJAIL/NSJAIL.5", false);
+    let _cg = setup(&g, seed_request()).unwrap();
+    assert!(!g.has_dir("/sys/fs/cgroup/pids/NSJAIL/NSJAIL.5"));
+    assert!(!g.has_dir("/sys/fs/cgroup/memory/NSJAIL/NSJAIL.5"));
 }

@@ -96,6 +96,29 @@ pub fn open(path: &str, flags: libc::c_int, mode: libc::mode_t) -> SysResult<Own
     Ok(unsafe { OwnedFd::from_raw_fd(rc) })
 }
 
+/// flock(2) on `fd`: `LOCK_EX` (waiting when `wait`, else `LOCK_NB`). Ok(false)
+/// when `wait` is false and another open file description holds a lock.
+pub fn flock_exclusive(fd: BorrowedFd<'_>, wait: bool) -> io::Result<bool> {
+    let op = if wait {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    loop {
+        // SAFETY: flock(2) takes a descriptor and flags; an invalid fd is EBADF.
+        let rc = unsafe { libc::flock(fd.as_raw_fd(), op) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) if !wait => return Ok(false),
+            _ => return Err(e),
+        }
+    }
+}
+
 /// socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC).
 pub fn socketpair() -> SysResult<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
