@@ -232,7 +232,7 @@ pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
 
     if cfg.has_log_fd() && cfg.log_fd() == -1 {
         w.push(format!(
-            "log_fd: -1{} discards every nsjail message, fatal errors included: a failing jail exits 255 with no explanation; remove log_fd or use log_file",
+            "log_fd: -1{} discards every message of this nsjail except the one fatal line, which still goes to stderr (nsjail would exit 255 with no explanation at all); remove log_fd or use log_file to keep the log",
             origin(jail, "log_fd")
         ));
     }
@@ -243,7 +243,7 @@ pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
         let probed = host.cgroupv2_mount == Path::new(mount);
         if probed && !host.cgroupv2_is_cgroup2 {
             w.push(format!(
-                "use_cgroupv2: true{} but {mount} is not a cgroup v2 filesystem on this host: nsjail exits 255 at start (cannot read cgroup.subtree_control); remove use_cgroupv2 or use detect_cgroupv2: true",
+                "use_cgroupv2: true{} but {mount} is not a cgroup v2 filesystem on this host: this nsjail falls back to cgroup v1 with one warning at start, or exits 255 naming the limit if v1 cannot give it either (nsjail would exit 255 at start); use detect_cgroupv2: true to say so, or drop use_cgroupv2",
                 origin(jail, "use_cgroupv2")
             ));
         } else if probed {
@@ -254,7 +254,7 @@ pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
                 .collect();
             if !missing.is_empty() {
                 w.push(format!(
-                    "use_cgroupv2: true{} but the {} controller(s) the limits need are not available in {mount}/cgroup.controllers; nsjail fails at start; enable them for this cgroup or drop the matching cgroup_* limits",
+                    "use_cgroupv2: true{} but the {} controller(s) the limits need are not available in {mount}/cgroup.controllers: this nsjail falls back to cgroup v1 with one warning at start, or exits 255 naming the limit if v1 cannot give it either (nsjail would fail at start); enable them for this cgroup or drop the matching cgroup_* limits",
                     origin(jail, "use_cgroupv2"),
                     missing.join(", ")
                 ));
@@ -266,7 +266,7 @@ pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
     }
     for p in &host.missing_v1_parents {
         w.push(format!(
-            "cgroup v1 parent {} does not exist: nsjail exits 255 when the jail starts (mkdir of NSJAIL.<pid> fails); create it or change the cgroup_*_mount/_parent settings",
+            "cgroup v1 parent {} does not exist: this nsjail creates it at start (mode 0701) and the last run using it removes it again, if its controller hierarchy is mounted (nsjail would exit 255 when the jail starts); create it yourself to keep it",
             p.display()
         ));
     }
@@ -294,8 +294,13 @@ pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
         }
     }
 
+    let proc_mounted = cfg
+        .mount
+        .iter()
+        .any(|m| m.fstype() == "proc" && crate::spec::mount::normalize_dst(m.dst()) == "/proc");
     if cfg.clone_newns()
         && !cfg.mount_proc()
+        && !proc_mounted
         && cfg
             .mount
             .iter()
@@ -304,7 +309,65 @@ pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
         w.push("/ is bind-mounted and /proc is not mounted: the host's /proc is visible inside the jail; add mount_proc: true (or drop --disable_proc)".to_string());
     }
 
+    if !cfg.clone_newnet() {
+        w.push(format!(
+            "clone_newnet: false{}: the jail shares the host's network namespace: it can reach every network and loopback service the host can, and bind host ports (nsjail#163); remove it (the jail then gets its own network with only lo)",
+            origin(jail, "clone_newnet")
+        ));
+    }
+
+    // Raising a hard limit needs CAP_SYS_RESOURCE in the host's user
+    // namespace: not as an unprivileged user, and not from inside a new
+    // user namespace (where the child sets its limits), even as root.
+    if !cfg.disable_rl() {
+        let can_raise = rustix::process::geteuid().is_root() && !cfg.clone_newuser();
+        for set in crate::rlimit::jail_rlimit_plan(jail) {
+            let (Some((_, hard)), crate::rlimit::RlimitValue::Value(v)) =
+                (host.rlimit(set.name), set.value)
+            else {
+                continue;
+            };
+            if v > hard && !can_raise {
+                w.push(format!(
+                    "{}: {} is above the hard limit this nsjail inherits ({}): the jail fails to start (setrlimit EPERM: raising a hard limit needs CAP_SYS_RESOURCE in the host{}); ask for at most {}, or raise the hard limit before starting nsjail",
+                    set.name,
+                    show_raw(v),
+                    show_raw(hard),
+                    if rustix::process::geteuid().is_root() { ", which a process in a new user namespace lacks" } else { "" },
+                    show_raw(hard)
+                ));
+            }
+        }
+    }
+
+    if let Some(why) = program_outside_jail(jail) {
+        w.push(why);
+    }
+
     w
+}
+
+/// The program path will not exist inside the jail: its root is the empty
+/// tmpfs (no `--chroot`) and no mount covers the program's directory.
+fn program_outside_jail(jail: &Jail) -> Option<String> {
+    let cfg = &jail.cfg;
+    let path = cfg.exec_bin.path();
+    if path.is_empty() || !path.starts_with('/') || cfg.exec_bin.exec_fd() || !cfg.clone_newns() {
+        return None;
+    }
+    let covered = cfg
+        .mount
+        .iter()
+        .any(|m| !m.is_symlink() && crate::spec::mount::dst_covers(m.dst(), path));
+    (!covered).then(|| {
+        let dir = std::path::Path::new(path)
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "/".to_string());
+        format!(
+            "the program '{path}' will not exist inside the jail: without --chroot its root is an empty tmpfs and no mount covers {dir}; add --chroot / (or a read-only bind such as -R {dir}), or --execute_fd to run it from the host"
+        )
+    })
 }
 
 fn show_raw(v: u64) -> String {
@@ -414,16 +477,20 @@ pub fn check_report(
         line(format!("config files: {}", files.join(", ")));
     }
     line(format!("mode: {:?}", cfg.mode()));
-    line(format!(
-        "program: '{}'{} argv: {:?}",
-        cfg.exec_bin.path(),
-        if cfg.exec_bin.exec_fd() {
-            " (via execveat)"
-        } else {
-            ""
-        },
-        jail.argv
-    ));
+    if cfg.exec_bin.path().is_empty() {
+        line("program: none given: the configuration is checked without one, but a run needs a command (nsjail --config FILE -- /path/to/program args)".into());
+    } else {
+        line(format!(
+            "program: '{}'{} argv: {:?}",
+            cfg.exec_bin.path(),
+            if cfg.exec_bin.exec_fd() {
+                " (via execveat)"
+            } else {
+                ""
+            },
+            jail.argv
+        ));
+    }
     let ns = [
         (cfg.clone_newuser(), "user"),
         (cfg.clone_newns(), "mount"),
@@ -561,7 +628,23 @@ pub fn check_report(
             cfg.cgroupv2_mount()
         )
     } else if v2 {
-        format!("v2 at {}", cfg.cgroupv2_mount())
+        let mount = cfg.cgroupv2_mount();
+        let probed = host.cgroupv2_mount == Path::new(mount);
+        let have = host.cgroupv2_controllers.clone().unwrap_or_default();
+        let missing: Vec<&str> = needed_v2_controllers(cfg)
+            .into_iter()
+            .filter(|c| !have.iter().any(|h| h == c))
+            .collect();
+        if probed && !host.cgroupv2_is_cgroup2 {
+            format!("v1 on this host: {mount} is not cgroup v2, so use_cgroupv2 falls back")
+        } else if probed && !missing.is_empty() {
+            format!(
+                "v1 on this host: {mount} lacks the {} controller(s), so use_cgroupv2 falls back",
+                missing.join(", ")
+            )
+        } else {
+            format!("v2 at {mount}")
+        }
     } else {
         "v1".to_string()
     };

@@ -816,10 +816,13 @@ fn finish(mut st: State, command: Vec<String>) -> Result<Jail, ConfigError> {
                 let a0 = a0.clone();
                 cfg.exec_bin.mut_or_insert_default().set_path(a0);
             }
+            // --check validates a config that names no program (a run
+            // needs one: the report says so).
+            None if st.check_only => {}
             None => return Err(ConfigError::NoCommand),
         }
     }
-    if argv.is_empty() {
+    if argv.is_empty() && !cfg.exec_bin.path().is_empty() {
         argv.push(cfg.exec_bin.path().to_string());
     }
 

@@ -88,6 +88,8 @@ fn real_main() -> Result<u8, Fatal> {
         .flat_map(|f| {
             f.clone3_trap()
                 .into_iter()
+                .chain(f.exec_trap(spec.exec.exec_fd))
+                .chain(f.thread_env_trap(&spec.exec.envp))
                 .chain(f.warnings.iter().cloned())
         })
         .collect();

@@ -246,6 +246,43 @@ impl MountEntry {
     }
 }
 
+/// A destination as the jail sees it, lexically normalised: `/a/./b//../c`
+/// → `/a/c` (`..` never climbs above `/`).
+pub fn normalize_dst(p: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// Whether a mount at `dst` puts something at `path` (both jail paths):
+/// `dst` is `/`, `path` itself, or one of its parent directories.
+pub fn dst_covers(dst: &str, path: &str) -> bool {
+    let dst = normalize_dst(dst);
+    let path = normalize_dst(path);
+    dst == "/" || path == dst || path.starts_with(&format!("{dst}/"))
+}
+
+impl FsSpec {
+    /// Whether some mount of the jail (not a symlink, not skipped) covers
+    /// `path`: without one (and without `--chroot`) the path does not exist
+    /// inside the jail, whose root is an empty tmpfs.
+    pub fn covers(&self, path: &str) -> bool {
+        !self.newns
+            || self
+                .mounts
+                .iter()
+                .any(|m| !m.symlink && !m.skip && dst_covers(&m.dst, path))
+    }
+}
+
 fn env_prefix(name: &str, field: &'static str, dst: &str) -> Result<String, MountSpecError> {
     if name.is_empty() {
         return Ok(String::new());

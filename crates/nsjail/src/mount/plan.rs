@@ -123,20 +123,7 @@ pub struct MountPlan {
     pub cwd: String,
 }
 
-/// `/a/./b//../c` → `/a/c` (lexically; `..` never climbs above `/`).
-pub fn normalize(p: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    format!("/{}", out.join("/"))
-}
+pub use nsjail_config::spec::mount::normalize_dst as normalize;
 
 fn is_within(path: &str, dir: &str) -> bool {
     dir == "/" || path == dir || path.starts_with(&format!("{dir}/"))
