@@ -143,7 +143,7 @@ else
 fi
 tier build cargo build --workspace --all-targets -q
 tier unit cargo test --workspace --lib --bins -q
-tier doc cargo test --workspace --doc -q
+tier doc bash -c 'cargo test --workspace --doc -q && RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -q'
 # --nocapture: the tests' SKIP lines (what this host could not test) are shown.
 tier integration cargo test --workspace --no-fail-fast --test '*' -q -- --test-threads=2 --nocapture
 

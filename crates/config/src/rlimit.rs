@@ -276,7 +276,7 @@ fn plan(cfg: &NsJailConfig, origin: &dyn Fn(&str) -> Option<String>) -> Vec<Rlim
 
 /// The rlimits to set, from the config alone ("from config" / "default").
 /// Empty when `disable_rl`. Multiplication saturates instead of wrapping,
-/// and any value above 2^63-1 becomes RLIM_INFINITY ([`saturate`]).
+/// and any value above 2^63-1 becomes RLIM_INFINITY (`saturate`).
 pub fn rlimit_plan(cfg: &NsJailConfig) -> Vec<RlimitSetting> {
     plan(cfg, &|_| None)
 }

@@ -1,6 +1,6 @@
 //! Every raw system call the runtime needs that no safe crate wraps, each
-//! wrapped once, split by concern: [`process`], [`creds`], [`mount`],
-//! [`fd`], [`signal`], [`net`]. Errors carry the call and what it was applied
+//! wrapped once, split by concern: `process`, `creds`, `mount`,
+//! `fd`, `signal`, `net`. Errors carry the call and what it was applied
 //! to. Everything is re-exported here (`sys::mount`, `sys::reap`, ...).
 
 mod creds;
