@@ -14,7 +14,7 @@ use crate::caps;
 use crate::mount;
 use crate::net;
 use crate::ns_init;
-use crate::protocol::{ChildEnd, ToChild};
+use crate::protocol::{ChildEnd, ChildTimings, ToChild};
 use crate::rlimit;
 use crate::seccomp::{self, Filter};
 use crate::sys;
@@ -134,6 +134,14 @@ fn setup_and_exec(
     let spec = plan.spec;
     let process = &spec.process;
     let newpid = spec.namespaces.pid;
+    // Phase times for the run report (clock_gettime: no lock, no allocation).
+    let mut mark = std::time::Instant::now();
+    let mut timings: ChildTimings = [0; 6];
+    let mut lap = |slot: usize| {
+        let now = std::time::Instant::now();
+        timings[slot] = now.duration_since(mark).as_micros() as u64;
+        mark = now;
+    };
 
     // 1. oom_score_adj
     if let Some(adj) = process.oom_score_adj {
@@ -176,6 +184,7 @@ fn setup_and_exec(
         )?,
         None => {}
     }
+    lap(0);
 
     // 5. containment
     if plan.userns() || rustix::process::geteuid().is_root() {
@@ -184,6 +193,7 @@ fn setup_and_exec(
             user::switch_ids(&spec.ids, plan.userns()),
         )?;
     }
+    lap(1);
     if sync.is_none() && newpid {
         // EXECVE: PID 1 of the new namespace, and /proc mounted from inside it.
         step("starting the namespace init", ns_init::spawn_init())?;
@@ -194,7 +204,9 @@ fn setup_and_exec(
     } else {
         step("setting up the filesystem", mount::setup(&spec.fs))?;
     }
+    lap(2);
     step("setting up the network", plan.net.setup_child())?;
+    lap(3);
     if spec.namespaces.uts {
         step(
             "setting the hostname (--hostname)",
@@ -269,6 +281,7 @@ fn setup_and_exec(
         "marking file descriptors close-on-exec",
         mark_cloexec(&process.pass_fds),
     )?;
+    lap(4);
 
     if io.park {
         if let Some(end) = sync {
@@ -295,6 +308,10 @@ fn setup_and_exec(
 
     // 8. seccomp, last: the tracing filter first (its listener goes to the
     // supervisor, which must hold it before any traced call), then the policy
+    lap(5);
+    if let Some(end) = sync {
+        end.timings(&timings);
+    }
     if let (true, Some(f), Some(end)) = (trace, &plan.unotify, sync) {
         let listener = crate::unotify::install::install_listener(f)?;
         end.send_listener(listener.as_fd())?;

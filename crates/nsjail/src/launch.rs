@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::cgroup::{CgroupStats, Cgroups, JailCgroup};
 use crate::child::{self, ChildIo, Plan};
 use crate::protocol::{self, SupervisorEnd, ToChild};
-use crate::report::Report;
+use crate::report::{Phases, Report};
 use crate::sys::{self, ChildState, Forked};
 use crate::unotify::Tracer;
 use crate::user;
@@ -27,6 +27,24 @@ pub struct Launched {
     pub start: Instant,
     /// A parked jail's end of the socketpair.
     parked: Option<SupervisorEnd>,
+    /// Where the launch's time went so far (the supervisor fills in the run
+    /// and the teardown).
+    pub phases: Phases,
+}
+
+/// Fold what the child said of its phases into `p`; the time from its
+/// timings to its exec is the seccomp filters and the execve.
+fn child_phases(p: &mut Phases, st: &protocol::Status) {
+    if let Some(t) = st.timings {
+        p.child_wait_us = t[0];
+        p.ids_us = t[1];
+        p.mounts_us = t[2];
+        p.child_net_us = t[3];
+        p.process_us = t[4] + t[5];
+    }
+    if let Some(at) = st.timings_at {
+        p.seccomp_exec_us = at.elapsed().as_micros() as u64;
+    }
 }
 
 impl Launched {
@@ -47,7 +65,11 @@ impl Launched {
                     ToChild::Release
                 };
                 let err = match end.send(go) {
-                    Ok(()) => end.read_status(traced.then_some(&mut *tracer), self.pid),
+                    Ok(()) => {
+                        let st = end.read_status(traced.then_some(&mut *tracer), self.pid);
+                        child_phases(&mut self.phases, &st);
+                        st.error
+                    }
                     Err(e) => Some(format!("releasing the child (pid={}): {e}", self.pid)),
                 };
                 tracer.unclaim();
@@ -152,6 +174,8 @@ pub fn launch(
     let (sup_end, child_end) = protocol::pair().map_err(|e| fail(e.to_string()))?;
     // A parked jail learns whether it is traced when it is released.
     let traced = plan.unotify.is_some() && !io.park && tracer.claim();
+    let mut phases = Phases::default();
+    let t_clone = Instant::now();
     let pid = match sys::clone_process(flags) {
         Ok(Forked::Child) => {
             drop(sup_end);
@@ -163,17 +187,25 @@ pub fn launch(
             return Err(fail(clone_failure(&e, flags)));
         }
     };
+    phases.clone_us = t_clone.elapsed().as_micros() as u64;
     drop(child_end);
 
     // Parent part, in nsjail's order: network (iface_own, MACVLAN), cgroups,
     // then the id maps, then Proceed.
     let mut jail_cg: Option<JailCgroup> = None;
     let mut parent_setup = || -> Result<(), String> {
+        let us = |t: Instant| t.elapsed().as_micros() as u64;
+        let t = Instant::now();
         plan.net.setup_parent(pid).map_err(|e| e.to_string())?;
+        phases.parent_net_us = us(t);
+        let t = Instant::now();
         jail_cg = Some(cgroups.create_for(pid).map_err(|e| e.to_string())?);
+        phases.cgroup_us = us(t);
+        let t = Instant::now();
         if flags & libc::CLONE_NEWUSER as u64 != 0 {
             user::write_maps(pid, &plan.spec.ids).map_err(|e| e.to_string())?;
         }
+        phases.id_maps_us = us(t);
         sup_end
             .send(ToChild::Proceed)
             .map_err(|e| format!("releasing the child (pid={pid}): {e}"))
@@ -186,15 +218,21 @@ pub fn launch(
                 cg: jail_cg,
                 start,
                 parked: Some(sup_end),
+                phases,
             });
         }
-        Ok(()) => sup_end.read_status(traced.then_some(&mut *tracer), pid),
+        Ok(()) => {
+            let st = sup_end.read_status(traced.then_some(&mut *tracer), pid);
+            child_phases(&mut phases, &st);
+            st.error
+        }
         Err(parent_err) => {
             // The child may have failed first (and explained why): prefer its words.
             let _ = sys::kill(pid, libc::SIGKILL);
             Some(
                 sup_end
                     .read_status(traced.then_some(&mut *tracer), pid)
+                    .error
                     .unwrap_or(parent_err),
             )
         }
@@ -207,6 +245,7 @@ pub fn launch(
             cg: jail_cg,
             start,
             parked: None,
+            phases,
         }),
         Some(error) => Err(fail_jail(
             pid,

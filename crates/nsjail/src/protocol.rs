@@ -30,6 +30,15 @@ use crate::unotify::Tracer;
 const PARKED: u8 = 0x06;
 /// The byte sent with the listener descriptor ([`FromChild::Listener`]).
 const LISTENER: u8 = 0x0e;
+/// The byte in front of [`FromChild::Timings`].
+const TIMINGS: u8 = 0x07;
+/// How many phases the child times ([`ChildTimings`]).
+const N_TIMINGS: usize = 6;
+
+/// The child's own phases before its exec, in microseconds: waiting for the
+/// supervisor, the uid switch, the mounts, the network, the process
+/// settings, the announcement (ours).
+pub type ChildTimings = [u64; N_TIMINGS];
 
 /// Supervisor → child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +83,9 @@ pub enum FromChild {
     Parked,
     /// The `seccomp_unotify` listener.
     Listener(OwnedFd),
+    /// The child's phase times, sent right before its seccomp filters and
+    /// exec.
+    Timings(ChildTimings),
     /// The child failed before exec: its words.
     Failed(String),
     /// The socket closed without a word: the exec happened (the child's end
@@ -84,23 +96,64 @@ pub enum FromChild {
 /// A fresh socketpair: (supervisor's end, child's end), both close-on-exec.
 pub fn pair() -> Result<(SupervisorEnd, ChildEnd), sys::SysError> {
     let (a, b) = sys::socketpair()?;
-    Ok((SupervisorEnd(a), ChildEnd(b)))
+    Ok((
+        SupervisorEnd {
+            fd: a,
+            pending: std::cell::RefCell::new(Vec::new()),
+        },
+        ChildEnd(b),
+    ))
 }
 
 /// The supervisor's end.
 #[derive(Debug)]
-pub struct SupervisorEnd(OwnedFd);
+pub struct SupervisorEnd {
+    fd: OwnedFd,
+    /// Bytes read with a message that belong to the next one.
+    pending: std::cell::RefCell<Vec<u8>>,
+}
+
+/// What the launch learned from the child: its error (None: it exec'd)
+/// and its phase times, when it sent them.
+#[derive(Debug, Default)]
+pub struct Status {
+    /// The child's words when it failed before its exec.
+    pub error: Option<String>,
+    /// Its phase times.
+    pub timings: Option<ChildTimings>,
+    /// When the timings arrived (the rest until the exec is seccomp+exec).
+    pub timings_at: Option<std::time::Instant>,
+}
 
 impl SupervisorEnd {
     /// Send one message.
     pub fn send(&self, m: ToChild) -> io::Result<()> {
-        sys::write_all(self.0.as_fd(), &[m.byte()])
+        sys::write_all(self.fd.as_fd(), &[m.byte()])
+    }
+
+    /// Failure text from `first` to EOF.
+    fn text_to_eof(&self, first: Vec<u8>) -> io::Result<FromChild> {
+        let mut out = first;
+        let mut chunk = [0u8; 512];
+        loop {
+            let (n, _) = sys::recv_with_fd(self.fd.as_fd(), &mut chunk)?;
+            if n == 0 {
+                return Ok(FromChild::Failed(
+                    String::from_utf8_lossy(&out).into_owned(),
+                ));
+            }
+            out.extend_from_slice(&chunk[..n]);
+        }
     }
 
     /// Wait for the child's next message, answering the traced jail's
     /// notifications meanwhile (with `tracer`). Error text is read to EOF.
     pub fn recv(&self, mut tracer: Option<&mut Tracer>) -> io::Result<FromChild> {
-        let fd = self.0.as_fd();
+        let pending = self.pending.take();
+        if !pending.is_empty() {
+            return self.text_to_eof(pending);
+        }
+        let fd = self.fd.as_fd();
         let mut chunk = [0u8; 512];
         loop {
             let ready = match tracer.as_deref_mut() {
@@ -118,18 +171,18 @@ impl SupervisorEnd {
         match &chunk[..n] {
             [] => Ok(FromChild::Exec),
             [PARKED] => Ok(FromChild::Parked),
-            text => {
-                let mut out = text.to_vec();
-                loop {
-                    let (n, _) = sys::recv_with_fd(fd, &mut chunk)?;
-                    if n == 0 {
-                        return Ok(FromChild::Failed(
-                            String::from_utf8_lossy(&out).into_owned(),
-                        ));
-                    }
-                    out.extend_from_slice(&chunk[..n]);
+            [TIMINGS, rest @ ..] if rest.len() >= 8 * N_TIMINGS => {
+                let mut t = [0u64; N_TIMINGS];
+                for (i, v) in t.iter_mut().enumerate() {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&rest[8 * i..8 * i + 8]);
+                    *v = u64::from_le_bytes(b);
                 }
+                // A failure right after (its seccomp filter) may share the read.
+                self.pending.replace(rest[8 * N_TIMINGS..].to_vec());
+                Ok(FromChild::Timings(t))
             }
+            text => self.text_to_eof(text.to_vec()),
         }
     }
 
@@ -140,23 +193,33 @@ impl SupervisorEnd {
             Ok(FromChild::Parked) => Ok(()),
             Ok(FromChild::Failed(why)) => Err(why),
             Ok(FromChild::Exec) => Err("the child ended before it was set up".to_string()),
-            Ok(FromChild::Listener(_)) => {
-                Err("the child sent a listener before it was released".to_string())
+            Ok(FromChild::Listener(_) | FromChild::Timings(_)) => {
+                Err("the child went on before it was released".to_string())
             }
             Err(e) => Err(format!("reading the child's status: {e}")),
         }
     }
 
-    /// Read until the exec (`None`) or the child's error text (`Some`). A
+    /// Read until the exec or the child's error text (and its timings on
+    /// the way). A
     /// listener that arrives on the way goes to `tracer` (attached to
     /// `pid`) and the child is told [`ToChild::ListenerHeld`].
-    pub fn read_status(&self, mut tracer: Option<&mut Tracer>, pid: i32) -> Option<String> {
+    pub fn read_status(&self, mut tracer: Option<&mut Tracer>, pid: i32) -> Status {
+        let mut st = Status::default();
+        let fail = |st: Status, why: String| Status {
+            error: Some(why),
+            ..st
+        };
         loop {
             match self.recv(tracer.as_deref_mut()) {
-                Ok(FromChild::Exec) => return None,
-                Ok(FromChild::Failed(why)) => return Some(why),
+                Ok(FromChild::Exec) => return st,
+                Ok(FromChild::Failed(why)) => return fail(st, why),
                 Ok(FromChild::Parked) => {
-                    return Some("the child parked without being asked to".to_string())
+                    return fail(st, "the child parked without being asked to".to_string())
+                }
+                Ok(FromChild::Timings(t)) => {
+                    st.timings = Some(t);
+                    st.timings_at = Some(std::time::Instant::now());
                 }
                 Ok(FromChild::Listener(l)) => {
                     match tracer.as_deref_mut() {
@@ -166,10 +229,10 @@ impl SupervisorEnd {
                         ),
                     }
                     if let Err(e) = self.send(ToChild::ListenerHeld) {
-                        return Some(format!("answering the child (pid={pid}): {e}"));
+                        return fail(st, format!("answering the child (pid={pid}): {e}"));
                     }
                 }
-                Err(e) => return Some(format!("reading the child's status: {e}")),
+                Err(e) => return fail(st, format!("reading the child's status: {e}")),
             }
         }
     }
@@ -207,6 +270,17 @@ impl ChildEnd {
         }
     }
 
+    /// Send the child's phase times (right before its seccomp filters and
+    /// exec; a failure to send costs only the breakdown).
+    pub fn timings(&self, t: &ChildTimings) {
+        let mut b = [0u8; 1 + 8 * N_TIMINGS];
+        b[0] = TIMINGS;
+        for (i, v) in t.iter().enumerate() {
+            b[1 + 8 * i..9 + 8 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        let _ = sys::write_all(self.0.as_fd(), &b);
+    }
+
     /// Report a failure (the supervisor shows the text; the caller exits).
     pub fn fail(&self, why: &str) {
         let _ = sys::write_all(self.0.as_fd(), why.as_bytes());
@@ -234,7 +308,28 @@ mod tests {
         }
         assert_eq!(ToChild::from_byte(b'x'), None);
         // the child's control bytes are not printable text
-        assert!(!PARKED.is_ascii_graphic() && !LISTENER.is_ascii_graphic());
+        for b in [PARKED, LISTENER, TIMINGS] {
+            assert!(!b.is_ascii_graphic(), "{b}");
+        }
+    }
+
+    #[test]
+    fn timings_arrive_also_when_a_failure_follows_in_the_same_read() {
+        let (sup, child) = pair().unwrap();
+        child.timings(&[1, 2, 3, 4, 5, u64::MAX]);
+        child.fail("installing the seccomp filter: EINVAL");
+        drop(child);
+        let st = sup.read_status(None, 0);
+        assert_eq!(st.timings, Some([1, 2, 3, 4, 5, u64::MAX]));
+        assert_eq!(
+            st.error.as_deref(),
+            Some("installing the seccomp filter: EINVAL")
+        );
+        let (sup, child) = pair().unwrap();
+        child.timings(&[7; N_TIMINGS]);
+        drop(child);
+        let st = sup.read_status(None, 0);
+        assert_eq!((st.timings, st.error), (Some([7; N_TIMINGS]), None));
     }
 
     #[test]
@@ -243,7 +338,7 @@ mod tests {
         child.fail("mount failed: because");
         drop(child);
         assert_eq!(
-            sup.read_status(None, 0).as_deref(),
+            sup.read_status(None, 0).error.as_deref(),
             Some("mount failed: because")
         );
     }
@@ -256,7 +351,7 @@ mod tests {
         sup.send(ToChild::Release).unwrap();
         assert_eq!(child.recv(), Some(ToChild::Release));
         drop(child);
-        assert_eq!(sup.read_status(None, 0), None);
+        assert_eq!(sup.read_status(None, 0).error, None);
         let (sup, child) = pair().unwrap();
         drop(child);
         assert!(sup.read_parked().is_err());

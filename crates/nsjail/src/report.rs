@@ -68,6 +68,39 @@ pub struct CgroupFields {
     pub pids_peak: Option<u64>,
 }
 
+/// Where the time of one launch went, in microseconds (ours): the
+/// supervisor's steps and, reported by the child before its exec, the
+/// child's. `run_us` is the program's own time (exec to reap).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phases {
+    /// clone3/clone of the jail's first process (all its namespaces).
+    pub clone_us: u64,
+    /// Supervisor: interfaces moved into the jail (`iface_own`, MACVLAN).
+    pub parent_net_us: u64,
+    /// Supervisor: the jail's cgroup created and the child attached.
+    pub cgroup_us: u64,
+    /// Supervisor: uid/gid maps written.
+    pub id_maps_us: u64,
+    /// Child: waiting for the supervisor's part (clone to "proceed").
+    pub child_wait_us: u64,
+    /// Child: uid/gid switch.
+    pub ids_us: u64,
+    /// Child: the whole mount tree, pivot_root included.
+    pub mounts_us: u64,
+    /// Child: lo, MACVLAN address, traffic rules.
+    pub child_net_us: u64,
+    /// Child: hostname, capabilities, CPUs, rlimits, personality, setsid,
+    /// close-on-exec marks.
+    pub process_us: u64,
+    /// Child: seccomp filters installed and execve done (until the
+    /// supervisor sees the exec).
+    pub seccomp_exec_us: u64,
+    /// The program's run: exec to reap.
+    pub run_us: u64,
+    /// Supervisor: cgroup accounting read and directories removed.
+    pub teardown_us: u64,
+}
+
 /// Everything the report holds: the `--run_report` JSON document, field
 /// for field (ours; nsjail has no run report).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +142,10 @@ pub struct Report {
     /// RERUN/LISTEN: the sequence number of this run (1, 2, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<u64>,
+    /// Where the launch's time went (absent for a jail that failed before
+    /// its exec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases_us: Option<Phases>,
     /// The signal nsjail got that made it end the jail (status `stopped`,
     /// or `exited` when the jail exited by itself after a forwarded one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +170,7 @@ impl Report {
             cgroup: CgroupFields::default(),
             remote: None,
             run: None,
+            phases_us: None,
             stopped_by: None,
         }
     }

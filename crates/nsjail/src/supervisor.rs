@@ -23,7 +23,7 @@ use nsjail_config::spec::{JailSpec, RunMode};
 use crate::cgroup::{CgroupStats, Cgroups, JailCgroup};
 use crate::child::{ChildIo, Plan};
 use crate::launch::{self, finish_cgroup, log_exit, LaunchFailure, Launched, STANDALONE};
-use crate::report::{LineSink, Report, Status};
+use crate::report::{LineSink, Phases, Report, Status};
 use crate::seccomp_report::Violation;
 use crate::sys::{self, ChildState, Reaped};
 use crate::unotify::Tracer;
@@ -120,6 +120,10 @@ pub struct Running {
     pub deadline: Option<Instant>,
     /// It was killed for its time limit.
     pub time_limit_hit: bool,
+    /// Where the launch's time went.
+    phases: Phases,
+    /// When its exec was seen.
+    exec_at: Instant,
     /// nsjail ended it on this fatal signal (SIGINT/SIGTERM/SIGHUP...).
     pub stopped_by: Option<i32>,
     cg: Option<JailCgroup>,
@@ -231,6 +235,8 @@ impl<'a> Supervisor<'a> {
             time_limit_hit: false,
             stopped_by: None,
             cg: l.cg,
+            phases: l.phases,
+            exec_at: Instant::now(),
         }
     }
 
@@ -323,12 +329,16 @@ impl<'a> Supervisor<'a> {
         left: usize,
     ) -> Report {
         let wall = r.start.elapsed();
+        let mut phases = r.phases;
+        phases.run_us = r.exec_at.elapsed().as_micros() as u64;
         log_exit(r.pid, &r.remote, reaped.state, left);
+        let t = Instant::now();
         let stats = if self.cgroups.is_active() {
             Some(finish_cgroup(r.cg))
         } else {
             None
         };
+        phases.teardown_us = t.elapsed().as_micros() as u64;
         let ending = Ending {
             time_limit_hit: r.time_limit_hit,
             stopped_by: r.stopped_by,
@@ -341,6 +351,7 @@ impl<'a> Supervisor<'a> {
             syscall,
             stats,
         );
+        report.phases_us = Some(phases);
         if r.remote != STANDALONE {
             report.remote = Some(r.remote);
         }
@@ -592,6 +603,7 @@ pub fn finished_report(
             .unwrap_or_default(),
         remote: None,
         run: None,
+        phases_us: None,
         stopped_by: ending.stopped_by,
     }
 }

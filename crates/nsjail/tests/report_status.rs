@@ -201,3 +201,57 @@ fn status_oom() {
     assert_eq!(v["oom_killed"], true, "{v}");
     assert_eq!(after, before, "cgroup directories left behind");
 }
+
+/// The report says where the launch's time went: every phase is present,
+/// the ones this jail certainly went through took time, and the program's
+/// own run is counted apart from the set-up (a 300 ms sleep is in
+/// `run_us`, not in any set-up phase).
+#[test]
+fn phases_say_where_the_time_went() {
+    if !root_or_skip("phases_say_where_the_time_went") {
+        return;
+    }
+    let (o, v) = jail(&[], "sleep 0.3");
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let p = &v["phases_us"];
+    let get = |k: &str| {
+        p[k].as_u64()
+            .unwrap_or_else(|| panic!("phase {k} missing: {v}"))
+    };
+    for k in [
+        "clone_us",
+        "parent_net_us",
+        "cgroup_us",
+        "id_maps_us",
+        "child_wait_us",
+        "ids_us",
+        "mounts_us",
+        "child_net_us",
+        "process_us",
+        "seccomp_exec_us",
+        "run_us",
+        "teardown_us",
+    ] {
+        get(k);
+    }
+    assert!(get("clone_us") > 0 && get("mounts_us") > 0, "{v}");
+    assert!(get("run_us") >= 300_000, "the sleep is the run: {v}");
+    let setup: u64 = [
+        "clone_us",
+        "cgroup_us",
+        "id_maps_us",
+        "mounts_us",
+        "process_us",
+    ]
+    .iter()
+    .map(|k| get(k))
+    .sum();
+    assert!(
+        setup < 300_000,
+        "set-up phases hold no part of the run: {v}"
+    );
+    // A jail that never ran has no phases.
+    let (_, v) = jail(&["--cwd", "/nonexistent-dir"], "true");
+    assert_eq!(v["status"], "setup_failed", "{v}");
+    assert!(v.get("phases_us").is_none(), "{v}");
+}
