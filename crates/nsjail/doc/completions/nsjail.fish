@@ -106,3 +106,5 @@ complete -c nsjail -l user_net -d 'User-mode networking (nsjail\'s NSTUN/pasta):
 complete -c nsjail -l oom_score_adj -x -d 'Write this value to the program\'s oom_score_adj'
 complete -c nsjail -l check -d '(ours) Validate the config and flags, print the effective jail and warnings, run nothing'
 complete -c nsjail -l run_report -r -F -d '(ours) Write a JSON account of each run to this file'
+complete -c nsjail -l allow_bind_symlinks -d '(ours) Let a bind source\'s path cross a symlink that lies inside a read-write bind source of the same jail (refused by default: the jail could have planted it)'
+complete -c nsjail -l allow_vsock -d '(ours) Let a jail with its own network namespace create AF_VSOCK sockets (denied with EAFNOSUPPORT by default: vsock reaches the host\'s socket space across namespaces)'
