@@ -535,6 +535,11 @@ fn apply(st: &mut State, spec: &'static OptSpec, value: &str) -> Result<(), Conf
                 .set_backend(Backend::NSTUN);
             st.touched(&flag, "user_net");
         }
+        "use_pasta" => {
+            // nsjail 3.5/3.6's flag: its pasta-only user_net schema.
+            st.cfg.user_net.mut_or_insert_default().set_enable(true);
+            st.touched(&flag, "user_net");
+        }
         "check" => st.check_only = true,
         "run_report" => st.run_report = Some(PathBuf::from(value)),
         other => {

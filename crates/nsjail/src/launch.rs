@@ -169,6 +169,9 @@ pub fn launch(
     // then the id maps, then Proceed.
     let mut jail_cg: Option<JailCgroup> = None;
     let mut parent_setup = || -> Result<(), String> {
+        if let Some(u) = &plan.spec.net.user {
+            crate::usernet::start_parent(u, pid)?;
+        }
         plan.net.setup_parent(pid).map_err(|e| e.to_string())?;
         jail_cg = Some(cgroups.create_for(pid).map_err(|e| e.to_string())?);
         if flags & libc::CLONE_NEWUSER as u64 != 0 {

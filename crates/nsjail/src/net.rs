@@ -20,8 +20,7 @@
 //! * Traffic rules carry no priority (as nsjail): the kernel gives each new
 //!   rule the preference just below the previous one (32765, 32764, ...),
 //!   so a later `traffic_rule` is evaluated before an earlier one.
-//! * `user_net` (NSTUN / pasta) is not implemented: the lowering refuses it
-//!   instead of running a jail without the network asked for.
+//! * `user_net` (NSTUN / pasta) lives in [`crate::usernet`].
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
