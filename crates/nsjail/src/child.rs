@@ -172,6 +172,11 @@ fn setup_and_exec(
         )?,
         None => {}
     }
+    // pasta (started before Proceed) configures the interface meanwhile.
+    step(
+        "waiting for the user network",
+        crate::usernet::child_wait(&spec.net),
+    )?;
 
     // 5. containment
     if plan.userns() || rustix::process::geteuid().is_root() {

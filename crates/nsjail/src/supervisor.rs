@@ -308,6 +308,7 @@ impl<'a> Supervisor<'a> {
         left: usize,
     ) -> Report {
         let wall = r.start.elapsed();
+        crate::usernet::end(r.pid);
         log_exit(r.pid, &r.remote, reaped.state, left);
         let stats = if self.cgroups.is_active() {
             Some(finish_cgroup(r.cg))

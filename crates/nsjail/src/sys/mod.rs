@@ -1,12 +1,13 @@
 //! Every raw system call the runtime needs that no safe crate wraps, each
 //! wrapped once, split by concern: [`process`], [`creds`], [`mount`],
-//! [`fd`], [`signal`], [`net`]. Errors carry the call and what it was applied
+//! [`fd`], [`signal`], [`net`], [`pidfd`]. Errors carry the call and what it was applied
 //! to. Everything is re-exported here (`sys::mount`, `sys::reap`, ...).
 
 mod creds;
 mod fd;
 mod mount;
 mod net;
+mod pidfd;
 mod process;
 mod signal;
 
@@ -14,6 +15,7 @@ pub use creds::*;
 pub use fd::*;
 pub use mount::*;
 pub use net::*;
+pub use pidfd::*;
 pub use process::*;
 pub use signal::*;
 
