@@ -178,7 +178,7 @@ pub fn launch(
         }
         // After the maps: a rootless pasta joins the jail's user namespace.
         if let Some(u) = &plan.spec.net.user {
-            crate::usernet::start_parent(u, pid)?;
+            crate::usernet::start_parent(u, pid, &sup_end)?;
         }
         sup_end
             .send(ToChild::Proceed)

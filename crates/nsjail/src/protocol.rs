@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! supervisor                                   child (after clone)
-//!   net, cgroup, id maps
+//!                                               (user_net NSTUN only:)
+//!   ◀───────────────────── Tun (SCM_RIGHTS) ──  its TUN device
+//!   net, cgroup, id maps, user net
 //!   ── Proceed ───────────────────────────────▶ sets itself up
 //!                                               (RERUN pre-launch only:)
 //!   ◀──────────────────────────────── Parked ──
@@ -30,6 +32,8 @@ use crate::unotify::Tracer;
 const PARKED: u8 = 0x06;
 /// The byte sent with the listener descriptor ([`FromChild::Listener`]).
 const LISTENER: u8 = 0x0e;
+/// The byte sent with the jail's TUN device (user_net NSTUN).
+const TUN: u8 = 0x0f;
 
 /// Supervisor → child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +78,8 @@ pub enum FromChild {
     Parked,
     /// The `seccomp_unotify` listener.
     Listener(OwnedFd),
+    /// The jail's TUN device (user_net NSTUN), before anything else.
+    Tun(OwnedFd),
     /// The child failed before exec: its words.
     Failed(String),
     /// The socket closed without a word: the exec happened (the child's end
@@ -112,8 +118,12 @@ impl SupervisorEnd {
             }
         }
         let (n, passed) = sys::recv_with_fd(fd, &mut chunk)?;
-        if let Some(listener) = passed {
-            return Ok(FromChild::Listener(listener));
+        if let Some(passed) = passed {
+            return Ok(if chunk[..n] == [TUN] {
+                FromChild::Tun(passed)
+            } else {
+                FromChild::Listener(passed)
+            });
         }
         match &chunk[..n] {
             [] => Ok(FromChild::Exec),
@@ -133,6 +143,16 @@ impl SupervisorEnd {
         }
     }
 
+    /// The jail's TUN device, its first message when user_net is NSTUN.
+    pub fn recv_tun(&self) -> Result<OwnedFd, String> {
+        match self.recv(None) {
+            Ok(FromChild::Tun(fd)) => Ok(fd),
+            Ok(FromChild::Failed(why)) => Err(why),
+            Ok(_) => Err("the child did not send its TUN device".to_string()),
+            Err(e) => Err(format!("reading the child's TUN device: {e}")),
+        }
+    }
+
     /// The first message of a parked child: `Ok(())` for [`FromChild::Parked`],
     /// else why it is not parked.
     pub fn read_parked(&self) -> Result<(), String> {
@@ -143,6 +163,7 @@ impl SupervisorEnd {
             Ok(FromChild::Listener(_)) => {
                 Err("the child sent a listener before it was released".to_string())
             }
+            Ok(FromChild::Tun(_)) => Err("the child sent a TUN device out of turn".to_string()),
             Err(e) => Err(format!("reading the child's status: {e}")),
         }
     }
@@ -157,6 +178,9 @@ impl SupervisorEnd {
                 Ok(FromChild::Failed(why)) => return Some(why),
                 Ok(FromChild::Parked) => {
                     return Some("the child parked without being asked to".to_string())
+                }
+                Ok(FromChild::Tun(_)) => {
+                    return Some("the child sent a TUN device out of turn".to_string())
                 }
                 Ok(FromChild::Listener(l)) => {
                     match tracer.as_deref_mut() {
@@ -207,6 +231,12 @@ impl ChildEnd {
         }
     }
 
+    /// Hand the jail's TUN device to the supervisor (user_net NSTUN).
+    pub fn send_tun(&self, tun: BorrowedFd<'_>) -> Result<(), String> {
+        sys::send_fd(self.0.as_fd(), TUN, tun)
+            .map_err(|e| format!("sending the TUN device to nsjail failed: {e}"))
+    }
+
     /// Report a failure (the supervisor shows the text; the caller exits).
     pub fn fail(&self, why: &str) {
         let _ = sys::write_all(self.0.as_fd(), why.as_bytes());
@@ -234,7 +264,9 @@ mod tests {
         }
         assert_eq!(ToChild::from_byte(b'x'), None);
         // the child's control bytes are not printable text
-        assert!(!PARKED.is_ascii_graphic() && !LISTENER.is_ascii_graphic());
+        assert!(
+            !PARKED.is_ascii_graphic() && !LISTENER.is_ascii_graphic() && !TUN.is_ascii_graphic()
+        );
     }
 
     #[test]

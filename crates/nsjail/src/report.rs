@@ -89,6 +89,9 @@ pub struct Report {
     /// RERUN/LISTEN: the sequence number of this run (1, 2, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<u64>,
+    /// user_net NSTUN: the jail's network counters (ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<crate::usernet::NetCounters>,
 }
 
 impl Report {
@@ -106,6 +109,7 @@ impl Report {
             error: Some(error),
             cgroup: CgroupFields::default(),
             remote: None,
+            net: None,
             run: None,
         }
     }

@@ -308,7 +308,7 @@ impl<'a> Supervisor<'a> {
         left: usize,
     ) -> Report {
         let wall = r.start.elapsed();
-        crate::usernet::end(r.pid);
+        let net = crate::usernet::end(r.pid);
         log_exit(r.pid, &r.remote, reaped.state, left);
         let stats = if self.cgroups.is_active() {
             Some(finish_cgroup(r.cg))
@@ -326,6 +326,7 @@ impl<'a> Supervisor<'a> {
         if r.remote != STANDALONE {
             report.remote = Some(r.remote);
         }
+        report.net = net;
         self.record(&mut report);
         report
     }
@@ -401,6 +402,7 @@ impl<'a> Supervisor<'a> {
     /// The end of the supervisor: the tracer's report.
     pub fn close(mut self) {
         self.tracer.finish();
+        crate::usernet::nstun::shutdown();
     }
 }
 
@@ -547,6 +549,7 @@ pub fn finished_report(
             .unwrap_or_default(),
         remote: None,
         run: None,
+        net: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Every raw system call the runtime needs that no safe crate wraps, each
 //! wrapped once, split by concern: [`process`], [`creds`], [`mount`],
-//! [`fd`], [`signal`], [`net`], [`pidfd`]. Errors carry the call and what it was applied
+//! [`fd`], [`signal`], [`net`], [`pidfd`], [`tun`]. Errors carry the call and what it was applied
 //! to. Everything is re-exported here (`sys::mount`, `sys::reap`, ...).
 
 mod creds;
@@ -10,6 +10,7 @@ mod net;
 mod pidfd;
 mod process;
 mod signal;
+mod tun;
 
 pub use creds::*;
 pub use fd::*;
@@ -18,6 +19,7 @@ pub use net::*;
 pub use pidfd::*;
 pub use process::*;
 pub use signal::*;
+pub use tun::*;
 
 use std::ffi::CString;
 use std::io;

@@ -11,22 +11,43 @@
 //!   program never starts before its network (ours: nsjail starts it at
 //!   once and races pasta).
 
+pub mod nstun;
 pub mod pasta;
+pub mod tun;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::os::fd::AsFd;
+
 use nsjail_config::spec::net::NetSpec;
 use nsjail_config::spec::usernet::{UserNetBackend, UserNetSpec};
 
+use crate::protocol::{ChildEnd, SupervisorEnd};
+
 /// How long the child waits for pasta to configure its interface.
 pub const PASTA_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Per-jail network counters (ours), in the run report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NetCounters {
+    /// Flows (TCP connections, UDP and ICMP echo associations) opened.
+    pub flows_opened: u64,
+    /// Flows refused: by a DROP/REJECT rule, the flow cap, or a failed
+    /// host connection.
+    pub flows_refused: u64,
+    /// Payload bytes from the jail to the host side.
+    pub bytes_out: u64,
+    /// Payload bytes from the host side to the jail.
+    pub bytes_in: u64,
+}
 
 /// The network of one running jail.
 #[derive(Debug)]
 enum JailNet {
     Pasta(pasta::Pasta),
+    Nstun,
 }
 
 /// Every running jail's network, by jail pid (supervisor only; the jails
@@ -34,19 +55,18 @@ enum JailNet {
 static ACTIVE: Mutex<Option<HashMap<i32, JailNet>>> = Mutex::new(None);
 
 /// Supervisor side, after clone and the id maps, before the child proceeds:
-/// start the jail's user network.
+/// start the jail's user network. NSTUN: `end` delivers the jail's TUN
+/// device, which goes to the network process.
 ///
 /// # Errors
 /// Why the network could not be started (the launch then fails).
-pub fn start_parent(spec: &UserNetSpec, pid: i32) -> Result<(), String> {
+pub fn start_parent(spec: &UserNetSpec, pid: i32, end: &SupervisorEnd) -> Result<(), String> {
     let net = match &spec.backend {
         UserNetBackend::Pasta(p) => JailNet::Pasta(pasta::Pasta::start(p, &spec.ns_iface, pid)?),
-        UserNetBackend::Nstun(_) => {
-            return Err(
-                "user_net backend NSTUN is not implemented by this runtime yet; use the PASTA \
-                 backend (user_net { backend: PASTA pasta {} } or --use_pasta)"
-                    .to_string(),
-            )
+        UserNetBackend::Nstun(n) => {
+            let tun = end.recv_tun()?;
+            nstun::attach(n, pid, tun)?;
+            JailNet::Nstun
         }
     };
     ACTIVE
@@ -57,17 +77,39 @@ pub fn start_parent(spec: &UserNetSpec, pid: i32) -> Result<(), String> {
     Ok(())
 }
 
-/// The jail `pid` has ended (or its launch failed): stop its network.
-pub fn end(pid: i32) {
+/// The jail `pid` has ended (or its launch failed): stop its network;
+/// NSTUN's counters.
+pub fn end(pid: i32) -> Option<NetCounters> {
     let net = ACTIVE
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_mut()
         .and_then(|m| m.remove(&pid));
     match net {
-        Some(JailNet::Pasta(mut p)) => p.stop(),
-        None => {}
+        Some(JailNet::Pasta(mut p)) => {
+            p.stop();
+            None
+        }
+        Some(JailNet::Nstun) => nstun::detach(pid),
+        None => None,
     }
+}
+
+/// Child side, right after clone (before the supervisor's part): NSTUN's
+/// TUN device, created and configured in the jail's namespace and sent to
+/// the supervisor.
+///
+/// # Errors
+/// The device could not be made or sent.
+pub fn child_tun(net: &NetSpec, end: &ChildEnd) -> Result<(), String> {
+    let Some(u) = &net.user else {
+        return Ok(());
+    };
+    let UserNetBackend::Nstun(n) = &u.backend else {
+        return Ok(());
+    };
+    let fd = tun::create(n, &u.ns_iface)?;
+    end.send_tun(fd.as_fd())
 }
 
 /// Child side, once the supervisor let it proceed: wait for the user
