@@ -1035,8 +1035,15 @@ impl Loop {
                             }
                         }
                     }
-                    let synced = !matches!(s.state(), tcp::State::Listen | tcp::State::SynReceived);
-                    if synced && !s.may_recv() && s.recv_queue() == 0 && !f.host_wr_shut {
+                    // The jail sent its FIN and everything before it is out.
+                    let fin_in = matches!(
+                        s.state(),
+                        tcp::State::CloseWait
+                            | tcp::State::LastAck
+                            | tcp::State::Closing
+                            | tcp::State::TimeWait
+                    );
+                    if fin_in && s.recv_queue() == 0 && !f.host_wr_shut {
                         f.host_wr_shut = true;
                         let _ = f.host.shutdown(std::net::Shutdown::Write);
                     }
