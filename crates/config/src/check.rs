@@ -673,6 +673,17 @@ pub fn check_report(
         },
         cfg.log_level()
     ));
+    // The effective user network (the lowering's own view of it; a config
+    // that reaches this report lowered without error).
+    match crate::spec::usernet::lower(cfg) {
+        Ok(Some(u)) => {
+            for l in u.describe() {
+                line(l);
+            }
+        }
+        Ok(None) => line("user network: none".into()),
+        Err(e) => line(format!("user network: invalid ({e})")),
+    }
     let mut warnings = trap_warnings(jail, host);
     warnings.extend_from_slice(extra_warnings);
     if warnings.is_empty() {

@@ -539,6 +539,11 @@ fn apply(st: &mut State, spec: &'static OptSpec, value: &str) -> Result<(), Conf
                 .set_backend(Backend::NSTUN);
             st.touched(&flag, "user_net");
         }
+        "use_pasta" => {
+            // nsjail 3.5/3.6's flag: its pasta-only user_net schema.
+            st.cfg.user_net.mut_or_insert_default().set_enable(true);
+            st.touched(&flag, "user_net");
+        }
         "check" => st.check_only = true,
         "allow_vsock" => st.allow_vsock = true,
         "allow_bind_symlinks" => st.allow_bind_symlinks = true,

@@ -166,7 +166,8 @@ pub const OPTIONS: &[OptSpec] = &[
     o("disable_tsc", None, "Make the rdtsc instruction fault (x86)"),
     o("forward_signals", None, "Forward SIGINT/SIGTERM to the jails instead of SIGKILL"),
     o("use_core_scheduling", None, "Put the jail in its own core-scheduling group"),
-    o("user_net", None, "User-mode networking (nsjail's NSTUN/pasta): not supported by this implementation; refused with one error line"),
+    o("user_net", None, "User-mode networking with the built-in NSTUN stack (a TUN device in the jail, NAT in nsjail)"),
+    o("use_pasta", None, "User-mode networking with pasta (nsjail 3.5/3.6's flag and user_net schema)"),
     v("oom_score_adj", None, "Write this value to the program's oom_score_adj"),
     o("check", None, "(ours) Validate the config and flags, print the effective jail and warnings, run nothing"),
     v("run_report", None, "(ours) Write a JSON account of each run to this file"),
@@ -372,8 +373,8 @@ mod tests {
         longs.dedup();
         assert_eq!(longs.len(), OPTIONS.len(), "duplicate long option");
         // nsjail's 104 long options plus --check, --run_report, --version,
-        // --allow_vsock and --allow_bind_symlinks.
-        assert_eq!(OPTIONS.len(), 109);
+        // --allow_vsock, --allow_bind_symlinks and 3.5/3.6's --use_pasta.
+        assert_eq!(OPTIONS.len(), 110);
         for c in SHORT_WITH_ARG.chars() {
             assert_eq!(by_short(c).unwrap().has_arg, HasArg::Required, "-{c}");
         }
@@ -444,8 +445,8 @@ mod tests {
     #[test]
     fn errors() {
         assert!(matches!(
-            scan(&["--use_pasta"]),
-            Err(ConfigError::UnknownOption { arg }) if arg == "--use_pasta"
+            scan(&["--use_slirp"]),
+            Err(ConfigError::UnknownOption { arg }) if arg == "--use_slirp"
         ));
         assert!(matches!(
             scan(&["-z"]),

@@ -378,6 +378,10 @@ fn table() -> Vec<(&'static str, Option<String>, Check)> {
             assert!(j.cfg.user_net.is_some());
             assert_eq!(j.cfg.user_net.backend(), Backend::NSTUN);
         }),
+        ("use_pasta", None, |j| {
+            assert!(j.cfg.user_net.enable());
+            assert!(!j.cfg.user_net.has_backend());
+        }),
         ("oom_score_adj", Some("-500".into()), |j| {
             assert_eq!(j.cfg.oom_score_adj(), -500)
         }),

@@ -232,7 +232,11 @@ fn network_is_typed_and_validated() {
     assert_eq!(r.net.rules[0].proto, Some(RuleProto::Udp));
     assert_eq!(r.net.rules[0].verdict, RuleVerdict::Reject);
     let u = TempFile::new("usernet.cfg", b"user_net { }\n");
-    let e = lower_err(&["--config", &u.path(), "--", "/bin/true"]);
+    assert!(spec(&["--config", &u.path(), "--", "/bin/true"])
+        .net
+        .user
+        .is_some());
+    let e = lower_err(&["--config", &u.path(), "-N", "--", "/bin/true"]);
     assert!(e.to_string().contains("user_net"), "{e}");
 }
 

@@ -173,6 +173,15 @@ fn setup_and_exec(
     }
     step("unblocking signals", sys::unblock_all_signals())?;
 
+    // user_net NSTUN: the TUN device, made in the jail's network namespace
+    // and handed to the supervisor before its part (as nsjail).
+    if let Some(end) = sync {
+        step(
+            "setting up the user network",
+            crate::usernet::child_tun(&spec.net, end),
+        )?;
+    }
+
     // 4. wait for the parent (maps, cgroups); EXECVE: write our own maps
     match sync {
         // the parent is gone or failed; it reports
@@ -184,6 +193,11 @@ fn setup_and_exec(
         )?,
         None => {}
     }
+    // pasta (started before Proceed) configures the interface meanwhile.
+    step(
+        "waiting for the user network",
+        crate::usernet::child_wait(&spec.net),
+    )?;
     lap(0);
 
     // 5. containment

@@ -88,6 +88,7 @@ impl Launched {
     pub fn abandon(self) {
         let _ = sys::kill(self.pid, libc::SIGKILL);
         let _ = sys::reap(self.pid);
+        crate::usernet::end(self.pid);
         finish_cgroup(self.cg);
     }
 }
@@ -110,6 +111,7 @@ fn fail_jail(
     start: Instant,
 ) -> LaunchFailure {
     let _ = sys::kill(pid, libc::SIGKILL);
+    crate::usernet::end(pid);
     let mut report = Report::setup_failed(error.clone(), 0);
     if let Ok(reaped) = sys::reap(pid) {
         log_exit(pid, remote, reaped.state, live);
@@ -191,7 +193,7 @@ pub fn launch(
     drop(child_end);
 
     // Parent part, in nsjail's order: network (iface_own, MACVLAN), cgroups,
-    // then the id maps, then Proceed.
+    // then the id maps, the user network (pasta), then Proceed.
     let mut jail_cg: Option<JailCgroup> = None;
     let mut parent_setup = || -> Result<(), String> {
         let us = |t: Instant| t.elapsed().as_micros() as u64;
@@ -206,6 +208,10 @@ pub fn launch(
             user::write_maps(pid, &plan.spec.ids).map_err(|e| e.to_string())?;
         }
         phases.id_maps_us = us(t);
+        // After the maps: a rootless pasta joins the jail's user namespace.
+        if let Some(u) = &plan.spec.net.user {
+            crate::usernet::start_parent(u, pid, &sup_end)?;
+        }
         sup_end
             .send(ToChild::Proceed)
             .map_err(|e| format!("releasing the child (pid={pid}): {e}"))

@@ -30,6 +30,7 @@ pub mod sys;
 pub mod tty;
 pub mod unotify;
 pub mod user;
+pub mod usernet;
 
 pub use api::{spawn_spec, Child, Command, Error, Output, Stdio};
 pub use nsjail_config::spec::JailSpec;

@@ -20,8 +20,7 @@
 //! * Traffic rules carry no priority (as nsjail): the kernel gives each new
 //!   rule the preference just below the previous one (32765, 32764, ...),
 //!   so a later `traffic_rule` is evaluated before an earlier one.
-//! * `user_net` (NSTUN / pasta) is not implemented: the lowering refuses it
-//!   instead of running a jail without the network asked for.
+//! * `user_net` (NSTUN / pasta) lives in [`crate::usernet`].
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
@@ -366,14 +365,14 @@ fn configure_vs(
 
 /// A blocking NETLINK_ROUTE socket bound to the network namespace it was
 /// opened in.
-struct Rtnl {
+pub(crate) struct Rtnl {
     sock: Socket,
     seq: u32,
     buf: Vec<u8>,
 }
 
 impl Rtnl {
-    fn open(ns: &str) -> Result<Rtnl, NetError> {
+    pub(crate) fn open(ns: &str) -> Result<Rtnl, NetError> {
         let fail = |e| NetError::Request {
             what: format!("opening a NETLINK_ROUTE socket in {ns} network namespace"),
             source: e,
@@ -390,7 +389,7 @@ impl Rtnl {
     }
 
     /// The index of interface `name` (RTM_GETLINK by name).
-    fn link_index(&mut self, name: &str) -> io::Result<u32> {
+    pub(crate) fn link_index(&mut self, name: &str) -> io::Result<u32> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_string()));
         match self.request(RouteNetlinkMessage::GetLink(m), 0)? {
@@ -401,7 +400,7 @@ impl Rtnl {
 
     /// Send one request with NLM_F_ACK; return the reply message (if the
     /// kernel sent one before its acknowledgement) or the kernel's error.
-    fn request(
+    pub(crate) fn request(
         &mut self,
         msg: RouteNetlinkMessage,
         flags: u16,

@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! supervisor                                   child (after clone)
-//!   net, cgroup, id maps
+//!                                               (user_net NSTUN only:)
+//!   ◀───────────────────── Tun (SCM_RIGHTS) ──  its TUN device
+//!   net, cgroup, id maps, user net
 //!   ── Proceed ───────────────────────────────▶ sets itself up
 //!                                               (RERUN pre-launch only:)
 //!   ◀──────────────────────────────── Parked ──
@@ -39,6 +41,8 @@ const N_TIMINGS: usize = 6;
 /// supervisor, the uid switch, the mounts, the network, the process
 /// settings, the announcement (ours).
 pub type ChildTimings = [u64; N_TIMINGS];
+/// The byte sent with the jail's TUN device (user_net NSTUN).
+const TUN: u8 = 0x0f;
 
 /// Supervisor → child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +90,8 @@ pub enum FromChild {
     /// The child's phase times, sent right before its seccomp filters and
     /// exec.
     Timings(ChildTimings),
+    /// The jail's TUN device (user_net NSTUN), before anything else.
+    Tun(OwnedFd),
     /// The child failed before exec: its words.
     Failed(String),
     /// The socket closed without a word: the exec happened (the child's end
@@ -165,8 +171,12 @@ impl SupervisorEnd {
             }
         }
         let (n, passed) = sys::recv_with_fd(fd, &mut chunk)?;
-        if let Some(listener) = passed {
-            return Ok(FromChild::Listener(listener));
+        if let Some(passed) = passed {
+            return Ok(if chunk[..n] == [TUN] {
+                FromChild::Tun(passed)
+            } else {
+                FromChild::Listener(passed)
+            });
         }
         match &chunk[..n] {
             [] => Ok(FromChild::Exec),
@@ -186,6 +196,16 @@ impl SupervisorEnd {
         }
     }
 
+    /// The jail's TUN device, its first message when user_net is NSTUN.
+    pub fn recv_tun(&self) -> Result<OwnedFd, String> {
+        match self.recv(None) {
+            Ok(FromChild::Tun(fd)) => Ok(fd),
+            Ok(FromChild::Failed(why)) => Err(why),
+            Ok(_) => Err("the child did not send its TUN device".to_string()),
+            Err(e) => Err(format!("reading the child's TUN device: {e}")),
+        }
+    }
+
     /// The first message of a parked child: `Ok(())` for [`FromChild::Parked`],
     /// else why it is not parked.
     pub fn read_parked(&self) -> Result<(), String> {
@@ -196,6 +216,7 @@ impl SupervisorEnd {
             Ok(FromChild::Listener(_) | FromChild::Timings(_)) => {
                 Err("the child went on before it was released".to_string())
             }
+            Ok(FromChild::Tun(_)) => Err("the child sent a TUN device out of turn".to_string()),
             Err(e) => Err(format!("reading the child's status: {e}")),
         }
     }
@@ -220,6 +241,9 @@ impl SupervisorEnd {
                 Ok(FromChild::Timings(t)) => {
                     st.timings = Some(t);
                     st.timings_at = Some(std::time::Instant::now());
+                }
+                Ok(FromChild::Tun(_)) => {
+                    return fail(st, "the child sent a TUN device out of turn".to_string())
                 }
                 Ok(FromChild::Listener(l)) => {
                     match tracer.as_deref_mut() {
@@ -281,6 +305,12 @@ impl ChildEnd {
         let _ = sys::write_all(self.0.as_fd(), &b);
     }
 
+    /// Hand the jail's TUN device to the supervisor (user_net NSTUN).
+    pub fn send_tun(&self, tun: BorrowedFd<'_>) -> Result<(), String> {
+        sys::send_fd(self.0.as_fd(), TUN, tun)
+            .map_err(|e| format!("sending the TUN device to nsjail failed: {e}"))
+    }
+
     /// Report a failure (the supervisor shows the text; the caller exits).
     pub fn fail(&self, why: &str) {
         let _ = sys::write_all(self.0.as_fd(), why.as_bytes());
@@ -308,7 +338,7 @@ mod tests {
         }
         assert_eq!(ToChild::from_byte(b'x'), None);
         // the child's control bytes are not printable text
-        for b in [PARKED, LISTENER, TIMINGS] {
+        for b in [PARKED, LISTENER, TIMINGS, TUN] {
             assert!(!b.is_ascii_graphic(), "{b}");
         }
     }

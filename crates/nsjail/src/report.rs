@@ -150,6 +150,9 @@ pub struct Report {
     /// or `exited` when the jail exited by itself after a forwarded one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_by: Option<i32>,
+    /// user_net NSTUN: the jail's network counters (ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<crate::usernet::NetCounters>,
 }
 
 impl Report {
@@ -169,6 +172,7 @@ impl Report {
             error: Some(error),
             cgroup: CgroupFields::default(),
             remote: None,
+            net: None,
             run: None,
             phases_us: None,
             stopped_by: None,

@@ -331,6 +331,7 @@ impl<'a> Supervisor<'a> {
         let wall = r.start.elapsed();
         let mut phases = r.phases;
         phases.run_us = r.exec_at.elapsed().as_micros() as u64;
+        let net = crate::usernet::end(r.pid);
         log_exit(r.pid, &r.remote, reaped.state, left);
         let t = Instant::now();
         let stats = if self.cgroups.is_active() {
@@ -355,6 +356,7 @@ impl<'a> Supervisor<'a> {
         if r.remote != STANDALONE {
             report.remote = Some(r.remote);
         }
+        report.net = net;
         self.record(&mut report);
         report
     }
@@ -431,6 +433,7 @@ impl<'a> Supervisor<'a> {
     /// The end of the supervisor: the tracer's report.
     pub fn close(mut self) {
         self.tracer.finish();
+        crate::usernet::nstun::shutdown();
     }
 }
 
@@ -605,6 +608,7 @@ pub fn finished_report(
         run: None,
         phases_us: None,
         stopped_by: ending.stopped_by,
+        net: None,
     }
 }
 

@@ -412,7 +412,7 @@ fn check_and_launch_refuse_the_same_inputs() {
     std::fs::write(&rule, "traffic_rule { dport: 70000 }\n").unwrap();
     let rule = rule.to_string_lossy().into_owned();
     let usernet = dir.join("usernet.cfg");
-    std::fs::write(&usernet, "user_net { }\n").unwrap();
+    std::fs::write(&usernet, "user_net { rule4 { dport: 70000 } }\n").unwrap();
     let prefix = prefix.to_string_lossy().into_owned();
     let nul = nul.to_string_lossy().into_owned();
     let usernet = usernet.to_string_lossy().into_owned();
@@ -427,7 +427,7 @@ fn check_and_launch_refuse_the_same_inputs() {
         ),
         (vec!["--config", &prefix], "NSJAIL_CHECK_AGREE_UNSET"),
         (vec!["--config", &nul], "NUL byte"),
-        (vec!["--config", &usernet], "user_net"),
+        (vec!["--config", &usernet], "user_net.rule4 #1: dport"),
         (
             vec!["-Ml", "--port", "0", "--bindhost", "localhost"],
             "bindhost",

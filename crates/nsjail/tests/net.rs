@@ -1,5 +1,5 @@
 //! Networking: MACVLAN `vs`, `iface_own`, traffic rules, core scheduling,
-//! the time namespace, and the refusal of `user_net`.
+//! the time namespace (user_net: tests/usernet.rs).
 //!
 //! Every test that touches interfaces first makes its own network
 //! namespace (`ip netns add`) holding a veth pair `ha` (198.51.100.1/24,
@@ -429,36 +429,6 @@ fn network_features_need_a_network_namespace() {
         "{}",
         o.stderr
     );
-}
-
-#[test]
-fn user_net_is_refused_with_one_line() {
-    let cfg = std::env::temp_dir().join(format!("nsjt-usernet-{}.cfg", std::process::id()));
-    std::fs::write(&cfg, "user_net { backend: PASTA }\n").unwrap();
-    let cfg_s = cfg.to_string_lossy().into_owned();
-    for (args, backend) in [
-        (jail_sh(&["--user_net"], "echo RAN"), "NSTUN"),
-        (jail_sh(&["--config", &cfg_s], "echo RAN"), "PASTA"),
-    ] {
-        let o = run(&args);
-        assert_eq!(o.code, Some(255), "{o:?}");
-        assert!(!o.stdout.contains("RAN"));
-        let lines: Vec<&str> = o
-            .stderr
-            .lines()
-            .filter(|l| l.contains("user_net"))
-            .collect();
-        assert_eq!(lines.len(), 1, "{}", o.stderr);
-        for want in ["not supported", backend, "macvlan_iface", "-N"] {
-            assert!(lines[0].contains(want), "missing {want}: {}", lines[0]);
-        }
-        assert!(!o.stderr.contains("Executing"), "{}", o.stderr);
-    }
-    // --check says the same: a config the runtime would refuse is not valid.
-    let o = run(&["--check", "--config", &cfg_s, "--", "/bin/true"]);
-    assert_eq!(o.code, Some(255), "{o:?}");
-    assert!(o.stderr.contains("not supported"), "{}", o.stderr);
-    let _ = std::fs::remove_file(&cfg);
 }
 
 /// PR_SCHED_CORE_GET on ourselves: EINVAL when the kernel has no core

@@ -14,6 +14,7 @@ pub mod cgroup;
 pub mod mount;
 pub mod net;
 pub mod seccomp;
+pub mod usernet;
 
 use std::ffi::CString;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -566,6 +567,11 @@ pub fn lower(jail: &Jail) -> Result<JailSpec, SpecError> {
         },
     };
 
+    let net = NetSpec::lower(cfg)?;
+    if let Some(u) = &net.user {
+        warnings.extend(u.warnings());
+    }
+
     Ok(JailSpec {
         mode,
         exec,
@@ -575,7 +581,7 @@ pub fn lower(jail: &Jail) -> Result<JailSpec, SpecError> {
             gids: jail.gid_map.clone(),
         },
         fs,
-        net: NetSpec::lower(cfg)?,
+        net,
         cgroup: CgroupRequest::from_config(cfg),
         rlimits: rlimits(cfg)?,
         rlimit_cpu_secs: (!cfg.disable_rl() && cfg.rlimit_cpu_type() == RLimit::VALUE)

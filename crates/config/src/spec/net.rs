@@ -7,7 +7,6 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::proto::config::ns_jail_config::traffic_rule::{IpFamily, Protocol, TrafficAction};
-use crate::proto::config::ns_jail_config::user_net::Backend;
 use crate::proto::config::ns_jail_config::TrafficRule;
 use crate::proto::config::{Mode, NsJailConfig};
 
@@ -181,6 +180,8 @@ pub struct NetSpec {
     pub macvlan: Option<MacvlanSpec>,
     /// `traffic_rule`s in config order.
     pub rules: Vec<TrafficRuleSpec>,
+    /// User-mode networking (`user_net`, NSTUN or pasta).
+    pub user: Option<super::usernet::UserNetSpec>,
 }
 
 impl NetSpec {
@@ -197,7 +198,7 @@ impl NetSpec {
     /// [`NetSpecError`] naming the field, e.g. `macvlan_vs_ip: 'bogus' is not
     /// an IPv4 address; write it like 192.168.0.2`.
     pub fn lower(cfg: &NsJailConfig) -> Result<NetSpec, NetSpecError> {
-        refuse_user_net(cfg)?;
+        let user = super::usernet::lower(cfg)?;
         let newnet = cfg.clone_newnet();
         let wants_macvlan = !cfg.macvlan_iface().is_empty();
         let used: Vec<&str> = [
@@ -271,25 +272,9 @@ impl NetSpec {
             own,
             macvlan,
             rules,
+            user,
         })
     }
-}
-
-/// `user_net` (NSTUN / pasta) is not implemented yet: refused, never a
-/// jail silently without the network asked for.
-fn refuse_user_net(cfg: &NsJailConfig) -> Result<(), NetSpecError> {
-    if cfg.user_net.is_some() {
-        let backend = match cfg.user_net.backend() {
-            Backend::PASTA => "PASTA",
-            _ => "NSTUN",
-        };
-        return Err(NetSpecError::Unsupported(format!(
-            "user_net (--user_net, backend {backend}) is not supported by this implementation yet; \
-             remove it and use --macvlan_iface/-I (a MACVLAN 'vs' on a host interface), --iface_own, \
-             or -N/--disable_clone_newnet to share the host's network"
-        )));
-    }
-    Ok(())
 }
 
 fn check_ifname(field: &str, name: &str) -> Result<(), NetSpecError> {
@@ -658,11 +643,9 @@ mod tests {
     }
 
     #[test]
-    fn user_net_is_refused() {
-        let e = NetSpec::lower(&cfg("user_net { }"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("user_net") && e.contains("not supported"), "{e}");
-        assert!(NetSpec::lower(&cfg("")).is_ok());
+    fn user_net_is_lowered_into_the_net_spec() {
+        let n = NetSpec::lower(&cfg("user_net { }")).unwrap();
+        assert!(n.user.is_some());
+        assert!(NetSpec::lower(&cfg("")).unwrap().user.is_none());
     }
 }

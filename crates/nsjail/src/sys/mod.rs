@@ -1,21 +1,25 @@
 //! Every raw system call the runtime needs that no safe crate wraps, each
-//! wrapped once, split by concern: `process`, `creds`, `mount`,
-//! `fd`, `signal`, `net`. Errors carry the call and what it was applied
+//! wrapped once, split by concern: `process`, `creds`, `mount`, `fd`,
+//! `signal`, `net`, `pidfd`, `tun`. Errors carry the call and what it was applied
 //! to. Everything is re-exported here (`sys::mount`, `sys::reap`, ...).
 
 mod creds;
 mod fd;
 mod mount;
 mod net;
+mod pidfd;
 mod process;
 mod signal;
+mod tun;
 
 pub use creds::*;
 pub use fd::*;
 pub use mount::*;
 pub use net::*;
+pub use pidfd::*;
 pub use process::*;
 pub use signal::*;
+pub use tun::*;
 
 use std::ffi::CString;
 use std::io;
