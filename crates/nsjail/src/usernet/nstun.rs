@@ -170,10 +170,12 @@ struct TunDev {
     fd: OwnedFd,
     rxq: VecDeque<Vec<u8>>,
     mtu: usize,
+    /// Reused for every packet smoltcp sends.
+    tx: Vec<u8>,
 }
 
 struct RxTok(Vec<u8>);
-struct TxTok<'a>(&'a OwnedFd);
+struct TxTok<'a>(&'a OwnedFd, &'a mut Vec<u8>);
 
 impl smoltcp::phy::RxToken for RxTok {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
@@ -183,9 +185,11 @@ impl smoltcp::phy::RxToken for RxTok {
 
 impl smoltcp::phy::TxToken for TxTok<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0u8; len];
-        let r = f(&mut buf);
-        tun_write(self.0, &buf);
+        let buf = self.1;
+        buf.clear();
+        buf.resize(len, 0);
+        let r = f(buf);
+        tun_write(self.0, buf);
         r
     }
 }
@@ -200,15 +204,20 @@ impl Device for TunDev {
     type TxToken<'a> = TxTok<'a>;
     fn receive(&mut self, _t: SInstant) -> Option<(RxTok, TxTok<'_>)> {
         let p = self.rxq.pop_front()?;
-        Some((RxTok(p), TxTok(&self.fd)))
+        Some((RxTok(p), TxTok(&self.fd, &mut self.tx)))
     }
     fn transmit(&mut self, _t: SInstant) -> Option<TxTok<'_>> {
-        Some(TxTok(&self.fd))
+        Some(TxTok(&self.fd, &mut self.tx))
     }
     fn capabilities(&self) -> DeviceCapabilities {
         let mut c = DeviceCapabilities::default();
         c.medium = Medium::Ip;
         c.max_transmission_unit = self.mtu;
+        // The jail's kernel checksums what it sends; verifying 64 KiB
+        // segments again costs throughput and protects nothing (a jail
+        // sending bad checksums only corrupts its own data).
+        c.checksum.tcp = smoltcp::phy::Checksum::Tx;
+        c.checksum.ipv4 = smoltcp::phy::Checksum::Tx;
         c
     }
 }
@@ -297,8 +306,15 @@ enum What {
     Listener(usize),
 }
 
+/// Closed TCP sockets kept for reuse (their buffers), at most.
+const POOL: usize = 64;
+
 struct Loop {
     spec: NstunSpec,
+    /// Closed smoltcp TCP sockets, reused (see [`POOL`]).
+    pool: Vec<tcp::Socket<'static>>,
+    /// Scratch for datagrams from host sockets.
+    scratch: Vec<u8>,
     ep: OwnedFd,
     jails: HashMap<i32, Jail>,
     owners: HashMap<RawFd, (i32, What)>,
@@ -334,6 +350,8 @@ fn helper_main(spec: NstunSpec, ctl: OwnedFd) -> i32 {
     }
     let mut l = Loop {
         spec,
+        pool: Vec::new(),
+        scratch: vec![0u8; 65536],
         ep,
         jails: HashMap::new(),
         owners: HashMap::new(),
@@ -450,6 +468,7 @@ impl Loop {
             fd: tun,
             rxq: VecDeque::new(),
             mtu: s.mtu as usize,
+            tx: Vec::new(),
         };
         let mut cfg = Config::new(HardwareAddress::Ip);
         cfg.random_seed = (pid as u64) ^ (self.start.elapsed().as_nanos() as u64);
@@ -641,19 +660,21 @@ impl Loop {
     }
 
     fn read_tun(&mut self, jid: i32) {
-        let mut buf = vec![0u8; self.spec.mtu as usize + 64];
+        let size = self.spec.mtu as usize + 64;
         // Bounded batch, so one jail cannot starve the others.
         for _ in 0..256 {
-            let n = {
+            // Read into the spare capacity: no zeroing, no copy.
+            let mut buf = Vec::with_capacity(size);
+            {
                 let Some(j) = self.jails.get(&jid) else {
                     return;
                 };
-                match rustix::io::read(&j.dev.fd, &mut buf) {
+                match rustix::io::read(&j.dev.fd, rustix::buffer::spare_capacity(&mut buf)) {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => n,
+                    Ok(_) => {}
                 }
-            };
-            self.guest_packet(jid, buf[..n].to_vec());
+            }
+            self.guest_packet(jid, buf);
         }
     }
 
@@ -843,6 +864,9 @@ impl Loop {
                 EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET,
             );
         }
+        // A local destination is often connected already: no need to wait
+        // for the next round of the loop.
+        self.pump_tcp(jid, key);
     }
 
     /// Give up a TCP flow that never opened: RST to the jail.
@@ -870,24 +894,39 @@ impl Loop {
             return;
         };
         if let TcpState::Open { handle, .. } = f.state {
-            j.sockets.remove(handle);
+            if let smoltcp::socket::Socket::Tcp(s) = j.sockets.remove(handle) {
+                // Kept for the next flow: its buffers are the costly part.
+                if self.pool.len() < POOL {
+                    self.pool.push(s);
+                }
+            }
         }
         let fd = f.host.as_raw_fd();
         self.unwatch(fd);
     }
 
+    /// A smoltcp TCP socket with `flow_buffer` bytes each way: a closed one
+    /// from the pool (`listen`/`connect` reset it), else a new one.
+    fn tcp_socket(&mut self) -> tcp::Socket<'static> {
+        let buf = self.spec.flow_buffer as usize;
+        let mut s = self.pool.pop().unwrap_or_else(|| {
+            tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0u8; buf]),
+                tcp::SocketBuffer::new(vec![0u8; buf]),
+            )
+        });
+        s.abort();
+        s.set_nagle_enabled(false);
+        s
+    }
+
     /// The host side is connected (and the proxy agreed): a smoltcp socket
     /// on the original destination takes the held SYN.
     fn open_tcp(&mut self, jid: i32, key: Key, syn: Vec<u8>, early: Vec<u8>) {
-        let buf = self.spec.flow_buffer as usize;
+        let mut s = self.tcp_socket();
         let Some(j) = self.jails.get_mut(&jid) else {
             return;
         };
-        let mut s = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0u8; buf]),
-            tcp::SocketBuffer::new(vec![0u8; buf]),
-        );
-        s.set_nagle_enabled(false);
         let ep = smoltcp::wire::IpListenEndpoint {
             addr: Some(key.1.ip().into()),
             port: key.1.port(),
@@ -1121,7 +1160,7 @@ impl Loop {
             if !self.admit(jid) {
                 continue;
             }
-            let buf = self.spec.flow_buffer as usize;
+            let mut s = self.tcp_socket();
             let Some(j) = self.jails.get_mut(&jid) else {
                 return;
             };
@@ -1141,11 +1180,6 @@ impl Loop {
             };
             let local_ep = SocketAddr::new(gw, j.next_port);
             let remote = SocketAddr::new(guest, to_port);
-            let mut s = tcp::Socket::new(
-                tcp::SocketBuffer::new(vec![0u8; buf]),
-                tcp::SocketBuffer::new(vec![0u8; buf]),
-            );
-            s.set_nagle_enabled(false);
             let cx = j.iface.context();
             if s.connect(
                 cx,
@@ -1268,9 +1302,9 @@ impl Loop {
         let Some(f) = j.udp.get_mut(&key) else {
             return;
         };
-        let mut buf = vec![0u8; 65536];
+        let buf = &mut self.scratch;
         for _ in 0..64 {
-            let n = match f.sock.recv(&mut buf) {
+            let n = match f.sock.recv(buf) {
                 Ok(n) => n,
                 Err(_) => break,
             };
@@ -1339,9 +1373,9 @@ impl Loop {
         let Some(f) = j.icmp.get_mut(&key) else {
             return;
         };
-        let mut buf = vec![0u8; 65536];
+        let buf = &mut self.scratch;
         for _ in 0..64 {
-            let n = match rustix::io::read(&f.sock, &mut buf) {
+            let n = match rustix::io::read(&f.sock, &mut buf[..]) {
                 Ok(n) => n,
                 Err(_) => break,
             };
