@@ -814,21 +814,29 @@ fn nstun_gateway_does_not_reach_host_loopback() {
     );
 }
 
-/// HOST_TO_GUEST: a connection to the namespace's 127.0.0.1:PORT reaches a
-/// server in the jail.
+/// HOST_TO_GUEST: a connection (TCP) or a datagram (UDP) to the
+/// namespace's 127.0.0.1:PORT reaches a server in the jail, which sees the
+/// gateway as the peer; the UDP answer goes back to the host client.
 #[test]
 fn nstun_host_to_guest_forwarding() {
     let Some(net) = TestNet::nstun("fwd") else {
         return;
     };
     let port = free_port();
+    let uport = port.wrapping_add(1).max(1024);
     let cfg = format!(
-        "user_net {{ rule4 {{ direction: HOST_TO_GUEST action: REDIRECT proto: TCP src_ip: \"127.0.0.1\" dport: {port} redirect_port: 8000 }} }}\n"
+        "user_net {{\n\
+         rule4 {{ direction: HOST_TO_GUEST action: REDIRECT proto: TCP src_ip: \"127.0.0.1\" dport: {port} redirect_port: 8000 }}\n\
+         rule4 {{ direction: HOST_TO_GUEST action: REDIRECT proto: UDP src_ip: \"127.0.0.1\" dport: {uport} redirect_port: 8001 }}\n}}\n"
     );
     let cfgf = common::temp_path("fwd.cfg");
     std::fs::write(&cfgf, cfg).unwrap();
     let c = cfgf.to_string_lossy().into_owned();
-    let jail_srv = "import socket\ns=socket.socket(); s.bind(('0.0.0.0',8000)); s.listen(1)\nc,a=s.accept(); c.sendall(b'FROM-JAIL '+a[0].encode()); c.close()";
+    let jail_srv = "import socket\n\
+u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(('0.0.0.0',8001))\n\
+s=socket.socket(); s.bind(('0.0.0.0',8000)); s.listen(1)\n\
+c,a=s.accept(); c.sendall(b'FROM-JAIL '+a[0].encode()); c.close()\n\
+d,a=u.recvfrom(100); u.sendto(b'UDP-JAIL '+d+b' '+a[0].encode(),a)\n";
     let mut j = Jail::start(
         &net,
         &[
@@ -846,12 +854,15 @@ fn nstun_host_to_guest_forwarding() {
         ],
     );
     assert!(
-        j.wait_for("for inbound TCP redirection").is_some(),
+        j.wait_for("for inbound UDP redirection").is_some(),
         "{:?}",
         j.seen
     );
     let client = format!(
-        "import socket,time\nfor i in range(100):\n  try:\n    s=socket.create_connection(('127.0.0.1',{port}),timeout=2); d=s.recv(100)\n    if d: print(d.decode()); break\n  except OSError: pass\n  time.sleep(0.05)\n"
+        "import socket,time\n\
+for i in range(100):\n  try:\n    s=socket.create_connection(('127.0.0.1',{port}),timeout=2); d=s.recv(100)\n    if d: print(d.decode()); break\n  except OSError: pass\n  time.sleep(0.05)\n\
+u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.settimeout(3); u.sendto(b'ping',('127.0.0.1',{uport}))\n\
+print(u.recvfrom(100)[0].decode())\n"
     );
     let o = net
         .command(&["timeout", "15", "/usr/bin/python3", "-c", &client])
@@ -860,8 +871,8 @@ fn nstun_host_to_guest_forwarding() {
     let (code, _, err) = j.finish();
     let _ = std::fs::remove_file(&cfgf);
     let got = String::from_utf8_lossy(&o.stdout);
-    // The jail sees the connection come from the gateway.
     assert!(got.contains("FROM-JAIL 10.255.255.1"), "{got}\n{err}");
+    assert!(got.contains("UDP-JAIL ping 10.255.255.1"), "{got}\n{err}");
     assert_eq!(code, Some(0), "{err}");
 }
 

@@ -27,8 +27,9 @@
 //!   dropped too.
 //! * Rules: first match per family and direction, no match = ALLOW; DROP,
 //!   REJECT, ALLOW, REDIRECT, ENCAP_SOCKS5 (TCP), ENCAP_CONNECT (TCP);
-//!   HOST_TO_GUEST REDIRECT rules are TCP listeners on the host whose
-//!   connections are forwarded into the jail.
+//!   HOST_TO_GUEST REDIRECT rules are TCP/UDP listeners on the host whose
+//!   connections (datagrams) are forwarded into the jail, seen there as
+//!   coming from the gateway address.
 //! * Bounds: at most `max_flows` flows per jail (more are refused and
 //!   counted); flows idle for [`UDP_IDLE`] (UDP/ICMP) or stuck connecting
 //!   for [`CONNECT_TIMEOUT`] are closed.
@@ -276,6 +277,14 @@ struct IcmpFlow {
     last: Instant,
 }
 
+/// A HOST_TO_GUEST UDP association: a host peer of a UDP listener, seen in
+/// the jail as the gateway address and a port of its own.
+struct InboundUdp {
+    listener: usize,
+    peer: SocketAddr,
+    last: Instant,
+}
+
 /// A flow's key: (the jail's end, the other end as the jail sees it).
 type Key = (SocketAddr, SocketAddr);
 
@@ -291,6 +300,10 @@ struct Jail {
     udp: HashMap<Key, UdpFlow>,
     icmp: HashMap<(IpAddr, u16), IcmpFlow>,
     listeners: Vec<(TcpListener, SocketAddr, Option<IpAddr>, u16)>,
+    /// HOST_TO_GUEST UDP: (socket, listen address, jail address, jail port).
+    udp_listeners: Vec<(UdpSocket, SocketAddr, Option<IpAddr>, u16)>,
+    /// Inbound UDP associations by the gateway end the jail answers to.
+    inbound_udp: HashMap<SocketAddr, InboundUdp>,
     counters: NetCounters,
     next_port: u16,
     warned_cap: bool,
@@ -304,6 +317,7 @@ enum What {
     Udp(Key),
     Icmp((IpAddr, u16)),
     Listener(usize),
+    UdpListener(usize),
 }
 
 /// Closed TCP sockets kept for reuse (their buffers), at most.
@@ -489,25 +503,35 @@ impl Loop {
             let _ = iface.routes_mut().add_default_ipv6_route(g);
         }
         let mut listeners = Vec::new();
+        let mut udp_listeners = Vec::new();
         for f in &s.forwards {
-            if f.proto != L4::Tcp {
-                log::warn!(
-                    "NSTUN: {} forwards UDP, which this implementation does not do yet; ignored",
-                    f.rule
-                );
-                continue;
-            }
-            let l = tcp_listener(f.listen).map_err(|e| {
+            let fail = |e: io::Error| {
                 format!(
                     "{}: listening on host {} for HOST_TO_GUEST forwarding failed: {e}; use another dport or stop what uses it",
                     f.rule, f.listen
                 )
-            })?;
+            };
+            let kind = if f.proto == L4::Tcp {
+                listeners.push((
+                    tcp_listener(f.listen).map_err(fail)?,
+                    f.listen,
+                    f.to_ip,
+                    f.to_port,
+                ));
+                "TCP"
+            } else {
+                udp_listeners.push((
+                    udp_bound(f.listen).map_err(fail)?,
+                    f.listen,
+                    f.to_ip,
+                    f.to_port,
+                ));
+                "UDP"
+            };
             log::info!(
-                "Listening on host port {} for inbound TCP redirection to the jail (pid={pid}) port {}",
+                "Listening on host port {} for inbound {kind} redirection to the jail (pid={pid}) port {}",
                 f.listen, f.to_port
             );
-            listeners.push((l, f.listen, f.to_ip, f.to_port));
         }
         let jail = Jail {
             dev,
@@ -521,6 +545,8 @@ impl Loop {
             udp: HashMap::new(),
             icmp: HashMap::new(),
             listeners: Vec::new(),
+            udp_listeners: Vec::new(),
+            inbound_udp: HashMap::new(),
             counters: NetCounters::default(),
             next_port: 49152,
             warned_cap: false,
@@ -546,6 +572,17 @@ impl Loop {
             );
             j.listeners.push(l);
         }
+        for (i, l) in udp_listeners.into_iter().enumerate() {
+            Self::watch(
+                &self.ep,
+                &mut self.owners,
+                pid,
+                l.0.as_fd(),
+                What::UdpListener(i),
+                EventFlags::IN,
+            );
+            j.udp_listeners.push(l);
+        }
         Ok(())
     }
 
@@ -558,6 +595,7 @@ impl Loop {
         fds.extend(j.udp.values().map(|f| f.sock.as_raw_fd()));
         fds.extend(j.icmp.values().map(|f| f.sock.as_raw_fd()));
         fds.extend(j.listeners.iter().map(|l| l.0.as_raw_fd()));
+        fds.extend(j.udp_listeners.iter().map(|l| l.0.as_raw_fd()));
         for fd in fds {
             self.unwatch(fd);
         }
@@ -571,6 +609,7 @@ impl Loop {
             What::Udp(k) => self.read_udp(jid, k),
             What::Icmp(k) => self.read_icmp(jid, k),
             What::Listener(i) => self.accept(jid, i),
+            What::UdpListener(i) => self.inbound_datagrams(jid, i),
         }
     }
 
@@ -621,6 +660,7 @@ impl Loop {
                 })
                 .map(|(k, _)| *k)
                 .collect();
+            j.inbound_udp.retain(|_, a| a.last.elapsed() <= UDP_IDLE);
             for k in stale_udp {
                 if let Some(f) = self.jails.get_mut(&jid).and_then(|j| j.udp.remove(&k)) {
                     self.unwatch(f.sock.as_raw_fd());
@@ -638,7 +678,97 @@ impl Loop {
     }
 
     fn flows(j: &Jail) -> usize {
-        j.tcp.len() + j.udp.len() + j.icmp.len()
+        j.tcp.len() + j.udp.len() + j.icmp.len() + j.inbound_udp.len()
+    }
+
+    /// Datagrams to a HOST_TO_GUEST UDP listener: into the jail, from the
+    /// gateway address and a port standing for the host peer.
+    fn inbound_datagrams(&mut self, jid: i32, idx: usize) {
+        for _ in 0..64 {
+            let Some(j) = self.jails.get_mut(&jid) else {
+                return;
+            };
+            let Some((sock, listen, to_ip, to_port)) = j.udp_listeners.get(idx) else {
+                return;
+            };
+            let (listen, to_ip, to_port) = (*listen, *to_ip, *to_port);
+            let (n, peer) = match sock.recv_from(&mut self.scratch) {
+                Ok(x) => x,
+                Err(_) => return,
+            };
+            let f = FlowMatch {
+                inbound: true,
+                proto: L4::Udp,
+                src: peer,
+                dst: listen,
+            };
+            if matches!(
+                self.spec.evaluate(&f).map(|r| r.action),
+                Some(NstunAction::Drop | NstunAction::Reject)
+            ) {
+                continue;
+            }
+            let existing = j
+                .inbound_udp
+                .iter()
+                .find(|(_, a)| a.listener == idx && a.peer == peer)
+                .map(|(k, _)| *k);
+            let gw_end = match existing {
+                Some(k) => k,
+                None => {
+                    if !self.admit(jid) {
+                        continue;
+                    }
+                    let Some(j) = self.jails.get_mut(&jid) else {
+                        return;
+                    };
+                    let gw = if listen.is_ipv6() {
+                        j.gw6.map(IpAddr::V6)
+                    } else {
+                        j.gw4.map(IpAddr::V4)
+                    };
+                    let Some(gw) = gw else {
+                        continue;
+                    };
+                    j.next_port = if j.next_port >= 65000 {
+                        49152
+                    } else {
+                        j.next_port + 1
+                    };
+                    let k = SocketAddr::new(gw, j.next_port);
+                    j.inbound_udp.insert(
+                        k,
+                        InboundUdp {
+                            listener: idx,
+                            peer,
+                            last: Instant::now(),
+                        },
+                    );
+                    k
+                }
+            };
+            let Some(j) = self.jails.get_mut(&jid) else {
+                return;
+            };
+            let guest = if listen.is_ipv6() {
+                to_ip.or(j.guest6.map(IpAddr::V6))
+            } else {
+                to_ip.or(j.guest4.map(IpAddr::V4))
+            };
+            let Some(guest) = guest else {
+                continue;
+            };
+            if let Some(a) = j.inbound_udp.get_mut(&gw_end) {
+                a.last = Instant::now();
+            }
+            if let Some(p) = udp_packet(gw_end, SocketAddr::new(guest, to_port), &self.scratch[..n])
+            {
+                if p.len() <= j.dev.mtu {
+                    tun_write(&j.dev.fd, &p);
+                    j.counters.bytes_in += n as u64;
+                }
+            }
+        }
     }
 
     /// Room for one more flow; counts a refusal when there is none.
@@ -1216,6 +1346,18 @@ impl Loop {
     }
 
     fn guest_udp(&mut self, jid: i32, key: Key, data: Vec<u8>, pkt: Vec<u8>) {
+        // An answer to a HOST_TO_GUEST association goes back to its peer.
+        if let Some(j) = self.jails.get_mut(&jid) {
+            if let Some(a) = j.inbound_udp.get_mut(&key.1) {
+                a.last = Instant::now();
+                if let Some((sock, ..)) = j.udp_listeners.get(a.listener) {
+                    if sock.send_to(&data, a.peer).is_ok() {
+                        j.counters.bytes_out += data.len() as u64;
+                    }
+                }
+                return;
+            }
+        }
         if let Some(f) = self.jails.get_mut(&jid).and_then(|j| j.udp.get_mut(&key)) {
             f.last = Instant::now();
             if f.sock.send(&data).is_ok() {
@@ -1530,6 +1672,27 @@ fn tcp_listener(at: SocketAddr) -> io::Result<TcpListener> {
     rustix::net::bind(&fd, &at)?;
     rustix::net::listen(&fd, 128)?;
     Ok(TcpListener::from(fd))
+}
+
+/// A UDP socket bound to `at` (IPv6: IPv6 only, as nsjail), non-blocking.
+fn udp_bound(at: SocketAddr) -> io::Result<UdpSocket> {
+    let fam = if at.is_ipv6() {
+        AddressFamily::INET6
+    } else {
+        AddressFamily::INET
+    };
+    let fd = rustix::net::socket_with(
+        fam,
+        SocketType::DGRAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
+    if at.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&fd, true)?;
+    }
+    rustix::net::bind(&fd, &at)?;
+    Ok(UdpSocket::from(fd))
 }
 
 /// An ICMP echo socket connected to `to`: an unprivileged ping socket
