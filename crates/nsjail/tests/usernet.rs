@@ -503,7 +503,20 @@ def socks5(c, a):
         c.recv(3); c.sendall(b'\x05\x00'); h = c.recv(4)
         if h[3] == 1: ip = socket.inet_ntop(socket.AF_INET, c.recv(4)); fam = socket.AF_INET
         else: ip = socket.inet_ntop(socket.AF_INET6, c.recv(16)); fam = socket.AF_INET6
-        port = int.from_bytes(c.recv(2), 'big'); log('SOCKS5', ip, port)
+        port = int.from_bytes(c.recv(2), 'big')
+        if h[1] == 3:
+            r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))
+            c.sendall(b'\x05\x00\x00\x01' + socket.inet_aton('127.0.0.1') + r.getsockname()[1].to_bytes(2, 'big'))
+            r.settimeout(10)
+            while True:
+                d, peer = r.recvfrom(65536)
+                if d[3] == 1: dst = socket.inet_ntop(socket.AF_INET, d[4:8]); dp = int.from_bytes(d[8:10], 'big'); body = d[10:]
+                else: dst = socket.inet_ntop(socket.AF_INET6, d[4:20]); dp = int.from_bytes(d[20:22], 'big'); body = d[22:]
+                log('SOCKS5-UDP', dst, dp)
+                o = socket.socket(socket.AF_INET6 if ':' in dst else socket.AF_INET, socket.SOCK_DGRAM); o.settimeout(3)
+                o.sendto(body, (dst, dp)); back = o.recv(65536)
+                r.sendto(d[:len(d) - len(body)] + back, peer)
+        log('SOCKS5', ip, port)
         u = socket.create_connection((ip, port)); c.sendall(b'\x05\x00\x00\x01' + bytes(6)); relay(c, u)
     except OSError: c.close()
 def connect(c, a):
@@ -876,8 +889,9 @@ print(u.recvfrom(100)[0].decode())\n"
     assert_eq!(code, Some(0), "{err}");
 }
 
-/// ENCAP_SOCKS5 and ENCAP_CONNECT: the jail's TCP goes through a proxy on
-/// the namespace's loopback, which is asked for the original destination.
+/// ENCAP_SOCKS5 (TCP CONNECT and UDP ASSOCIATE) and ENCAP_CONNECT: the
+/// jail's flows go through a proxy on the namespace's loopback, which is
+/// asked for the original destination.
 #[test]
 fn nstun_socks5_and_http_connect_encapsulation() {
     let Some(net) = TestNet::nstun("encap") else {
@@ -894,12 +908,14 @@ fn nstun_socks5_and_http_connect_encapsulation() {
     let cfg = format!(
         r#"user_net {{
             rule4 {{ proto: TCP dst_ip: "198.51.100.1" action: ENCAP_SOCKS5 redirect_ip: "127.0.0.1" redirect_port: {s5} }}
+            rule4 {{ proto: UDP dst_ip: "198.51.100.1" action: ENCAP_SOCKS5 redirect_ip: "127.0.0.1" redirect_port: {s5} }}
             rule6 {{ proto: TCP action: ENCAP_CONNECT redirect_ip: "127.0.0.1" redirect_port: {hc} }}
         }}"#
     );
     let t = [
         format!("tcp:198.51.100.1:{port}"),
         format!("tcp:fd00::1:{port}"),
+        format!("udp:198.51.100.1:{port}"),
     ];
     let (code, out, err, _) = net.jail_client(&cfg, &[], &t);
     kill_server(echo);
@@ -908,8 +924,13 @@ fn nstun_socks5_and_http_connect_encapsulation() {
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert_eq!(result_of(&out, &t[0]), "hello", "{err}");
     assert_eq!(result_of(&out, &t[1]), "hello", "{err}");
+    assert_eq!(result_of(&out, &t[2]), "dgram", "{err}");
     assert!(
         slog.contains(&format!("SOCKS5 198.51.100.1 {port}")),
+        "{slog}"
+    );
+    assert!(
+        slog.contains(&format!("SOCKS5-UDP 198.51.100.1 {port}")),
         "{slog}"
     );
     assert!(

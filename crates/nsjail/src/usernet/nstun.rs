@@ -19,14 +19,15 @@
 //!   move between the smoltcp socket and the host socket, bounded by the
 //!   socket buffers (`flow_buffer` each way).
 //! * UDP and ICMP echo: one host socket per (jail port, destination), the
-//!   replies written back as IP packets; REJECT and refusals answered by
+//!   replies written back as IP packets (ENCAP_SOCKS5: through a SOCKS5 UDP
+//!   association; ENCAP_CONNECT cannot carry UDP: dropped, as nsjail); REJECT and refusals answered by
 //!   smoltcp (ICMP port unreachable / TCP RST for packets no socket takes).
 //! * nsjail's SSRF gate: packets to loopback, ANY, broadcast, multicast (and
 //!   for IPv6 link-local, v4-mapped) are dropped; only a rule's target
 //!   (REDIRECT, ENCAP_*) may be loopback. Spoofed sources and fragments are
 //!   dropped too.
 //! * Rules: first match per family and direction, no match = ALLOW; DROP,
-//!   REJECT, ALLOW, REDIRECT, ENCAP_SOCKS5 (TCP), ENCAP_CONNECT (TCP);
+//!   REJECT, ALLOW, REDIRECT, ENCAP_SOCKS5 (TCP and UDP), ENCAP_CONNECT (TCP);
 //!   HOST_TO_GUEST REDIRECT rules are TCP/UDP listeners on the host whose
 //!   connections (datagrams) are forwarded into the jail, seen there as
 //!   coming from the gateway address.
@@ -266,6 +267,46 @@ struct UdpFlow {
     /// Where the jail sent it (the replies' source).
     orig: SocketAddr,
     last: Instant,
+    /// ENCAP_SOCKS5: the UDP ASSOCIATE control connection.
+    socks: Option<Socks5Udp>,
+}
+
+/// A SOCKS5 UDP association in the making (or made: `ready`).
+struct Socks5Udp {
+    ctl: TcpStream,
+    /// 0 connecting, 1 greeting sent, 2 ASSOCIATE sent, 3 ready.
+    step: u8,
+    got: Vec<u8>,
+    /// Datagrams from the jail waiting for the association (at most 16).
+    queue: Vec<Vec<u8>>,
+}
+
+/// The SOCKS5 UDP request header for `dst` (RFC 1928 §7).
+fn socks5_udp_header(dst: SocketAddr) -> Vec<u8> {
+    let mut h = vec![0, 0, 0];
+    match dst.ip() {
+        IpAddr::V4(a) => {
+            h.push(1);
+            h.extend_from_slice(&a.octets());
+        }
+        IpAddr::V6(a) => {
+            h.push(4);
+            h.extend_from_slice(&a.octets());
+        }
+    }
+    h.extend_from_slice(&dst.port().to_be_bytes());
+    h
+}
+
+/// The payload of a SOCKS5 UDP reply (its header skipped).
+fn socks5_udp_payload(d: &[u8]) -> Option<&[u8]> {
+    let len = match d.get(3)? {
+        1 => 10,
+        4 => 22,
+        3 => 7 + *d.get(4)? as usize,
+        _ => return None,
+    };
+    (d.len() >= len && d[2] == 0).then(|| &d[len..])
 }
 
 struct IcmpFlow {
@@ -318,6 +359,7 @@ enum What {
     Icmp((IpAddr, u16)),
     Listener(usize),
     UdpListener(usize),
+    UdpCtl(Key),
 }
 
 /// Closed TCP sockets kept for reuse (their buffers), at most.
@@ -593,6 +635,11 @@ impl Loop {
         let mut fds: Vec<RawFd> = vec![j.dev.fd.as_raw_fd()];
         fds.extend(j.tcp.values().map(|f| f.host.as_raw_fd()));
         fds.extend(j.udp.values().map(|f| f.sock.as_raw_fd()));
+        fds.extend(
+            j.udp
+                .values()
+                .filter_map(|f| f.socks.as_ref().map(|x| x.ctl.as_raw_fd())),
+        );
         fds.extend(j.icmp.values().map(|f| f.sock.as_raw_fd()));
         fds.extend(j.listeners.iter().map(|l| l.0.as_raw_fd()));
         fds.extend(j.udp_listeners.iter().map(|l| l.0.as_raw_fd()));
@@ -610,6 +657,7 @@ impl Loop {
             What::Icmp(k) => self.read_icmp(jid, k),
             What::Listener(i) => self.accept(jid, i),
             What::UdpListener(i) => self.inbound_datagrams(jid, i),
+            What::UdpCtl(k) => self.pump_socks_udp(jid, k),
         }
     }
 
@@ -662,9 +710,7 @@ impl Loop {
                 .collect();
             j.inbound_udp.retain(|_, a| a.last.elapsed() <= UDP_IDLE);
             for k in stale_udp {
-                if let Some(f) = self.jails.get_mut(&jid).and_then(|j| j.udp.remove(&k)) {
-                    self.unwatch(f.sock.as_raw_fd());
-                }
+                self.close_udp(jid, k);
             }
             for k in stale_icmp {
                 if let Some(f) = self.jails.get_mut(&jid).and_then(|j| j.icmp.remove(&k)) {
@@ -1358,16 +1404,33 @@ impl Loop {
                 return;
             }
         }
-        if let Some(f) = self.jails.get_mut(&jid).and_then(|j| j.udp.get_mut(&key)) {
-            f.last = Instant::now();
-            if f.sock.send(&data).is_ok() {
-                if let Some(j) = self.jails.get_mut(&jid) {
+        if let Some(j) = self.jails.get_mut(&jid) {
+            if let Some(f) = j.udp.get_mut(&key) {
+                f.last = Instant::now();
+                let sent = match &mut f.socks {
+                    None => f.sock.send(&data).is_ok(),
+                    Some(x) if x.step == 3 => {
+                        let mut m = socks5_udp_header(key.1);
+                        m.extend_from_slice(&data);
+                        f.sock.send(&m).is_ok()
+                    }
+                    Some(x) => {
+                        if x.queue.len() < 16 {
+                            x.queue.push(data.clone());
+                        }
+                        false
+                    }
+                };
+                if sent {
                     j.counters.bytes_out += data.len() as u64;
                 }
+                return;
             }
-            return;
         }
         let target = match self.verdict(L4::Udp, key) {
+            Ok((proxy, Some(NstunAction::Socks5(_)))) => {
+                return self.new_socks_udp(jid, key, proxy, data, pkt);
+            }
             Ok((_, Some(a))) => {
                 log::debug!(
                     "NSTUN: {} for UDP to {} is not supported; dropped",
@@ -1425,6 +1488,7 @@ impl Loop {
                 guest: key.0,
                 orig: key.1,
                 last: Instant::now(),
+                socks: None,
             });
             Self::watch(
                 &self.ep,
@@ -1434,6 +1498,164 @@ impl Loop {
                 What::Udp(key),
                 EventFlags::IN,
             );
+        }
+    }
+
+    fn close_udp(&mut self, jid: i32, key: Key) {
+        if let Some(f) = self.jails.get_mut(&jid).and_then(|j| j.udp.remove(&key)) {
+            self.unwatch(f.sock.as_raw_fd());
+            if let Some(x) = &f.socks {
+                self.unwatch(x.ctl.as_raw_fd());
+            }
+        }
+    }
+
+    /// ENCAP_SOCKS5 for UDP: a control connection to the proxy asks for a
+    /// UDP association; datagrams wait for it (16 at most).
+    fn new_socks_udp(
+        &mut self,
+        jid: i32,
+        key: Key,
+        proxy: SocketAddr,
+        data: Vec<u8>,
+        pkt: Vec<u8>,
+    ) {
+        if !self.admit(jid) {
+            if let Some(j) = self.jails.get_mut(&jid) {
+                j.dev.rxq.push_back(pkt);
+            }
+            return;
+        }
+        let any: SocketAddr = (Ipv4Addr::UNSPECIFIED, 0).into();
+        let made = tcp_connect(proxy).and_then(|c| Ok((c, UdpSocket::bind(any)?)));
+        let (ctl, sock) = match made {
+            Ok(x) => x,
+            Err(e) => {
+                log::debug!("NSTUN: SOCKS5 proxy {proxy} for UDP to {}: {e}", key.1);
+                if let Some(j) = self.jails.get_mut(&jid) {
+                    j.counters.flows_opened -= 1;
+                    j.counters.flows_refused += 1;
+                }
+                return;
+            }
+        };
+        let _ = sock.set_nonblocking(true);
+        if let Some(j) = self.jails.get_mut(&jid) {
+            let f = j.udp.entry(key).or_insert(UdpFlow {
+                sock,
+                guest: key.0,
+                orig: key.1,
+                last: Instant::now(),
+                socks: Some(Socks5Udp {
+                    ctl,
+                    step: 0,
+                    got: Vec::new(),
+                    queue: vec![data],
+                }),
+            });
+            Self::watch(
+                &self.ep,
+                &mut self.owners,
+                jid,
+                f.sock.as_fd(),
+                What::Udp(key),
+                EventFlags::IN,
+            );
+            if let Some(x) = &f.socks {
+                Self::watch(
+                    &self.ep,
+                    &mut self.owners,
+                    jid,
+                    x.ctl.as_fd(),
+                    What::UdpCtl(key),
+                    EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET,
+                );
+            }
+        }
+    }
+
+    /// The SOCKS5 UDP ASSOCIATE handshake; the association ends with its
+    /// control connection.
+    fn pump_socks_udp(&mut self, jid: i32, key: Key) {
+        let mut dead = false;
+        if let Some(j) = self.jails.get_mut(&jid) {
+            let Some(f) = j.udp.get_mut(&key) else {
+                return;
+            };
+            let Some(x) = f.socks.as_mut() else {
+                return;
+            };
+            if x.step == 0 {
+                if !matches!(rustix::net::sockopt::socket_error(&x.ctl), Ok(Ok(()))) {
+                    dead = true;
+                } else if x.ctl.peer_addr().is_ok() {
+                    dead = x.ctl.write_all(&[5, 1, 0]).is_err();
+                    x.step = 1;
+                }
+            }
+            let mut b = [0u8; 512];
+            while !dead && x.step >= 1 {
+                match x.ctl.read(&mut b) {
+                    Ok(0) => dead = true,
+                    Ok(n) => x.got.extend_from_slice(&b[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => dead = true,
+                }
+                if x.got.len() > 512 {
+                    dead = true;
+                }
+            }
+            if !dead && x.step == 1 && x.got.len() >= 2 {
+                if x.got[..2] != [5, 0] {
+                    dead = true;
+                } else {
+                    x.got.drain(..2);
+                    // UDP ASSOCIATE, our address not known to the proxy.
+                    dead = x.ctl.write_all(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0]).is_err();
+                    x.step = 2;
+                }
+            }
+            if !dead && x.step == 2 && x.got.len() >= 5 {
+                let len = match x.got[3] {
+                    1 => 10,
+                    4 => 22,
+                    _ => 0,
+                };
+                if x.got[1] != 0 || len == 0 {
+                    dead = true;
+                } else if x.got.len() >= len {
+                    let port = u16::from_be_bytes([x.got[len - 2], x.got[len - 1]]);
+                    let ip: IpAddr = if len == 10 {
+                        Ipv4Addr::new(x.got[4], x.got[5], x.got[6], x.got[7]).into()
+                    } else {
+                        let mut o = [0u8; 16];
+                        o.copy_from_slice(&x.got[4..20]);
+                        Ipv6Addr::from(o).into()
+                    };
+                    // A relay "anywhere" means the proxy's own address.
+                    let ip = if ip.is_unspecified() {
+                        x.ctl.peer_addr().map(|a| a.ip()).unwrap_or(ip)
+                    } else {
+                        ip
+                    };
+                    dead = f.sock.connect(SocketAddr::new(ip, port)).is_err();
+                    x.step = 3;
+                    for d in std::mem::take(&mut x.queue) {
+                        let mut m = socks5_udp_header(key.1);
+                        m.extend_from_slice(&d);
+                        if f.sock.send(&m).is_ok() {
+                            j.counters.bytes_out += d.len() as u64;
+                        }
+                    }
+                }
+            }
+        }
+        if dead {
+            log::debug!(
+                "NSTUN: SOCKS5 UDP association for {} failed or ended",
+                key.1
+            );
+            self.close_udp(jid, key);
         }
     }
 
@@ -1451,7 +1673,15 @@ impl Loop {
                 Err(_) => break,
             };
             f.last = Instant::now();
-            if let Some(p) = udp_packet(f.orig, f.guest, &buf[..n]) {
+            let payload = match &f.socks {
+                Some(_) => match socks5_udp_payload(&buf[..n]) {
+                    Some(p) => p,
+                    None => continue,
+                },
+                None => &buf[..n],
+            };
+            let n = payload.len();
+            if let Some(p) = udp_packet(f.orig, f.guest, payload) {
                 if p.len() <= j.dev.mtu {
                     tun_write(&j.dev.fd, &p);
                     j.counters.bytes_in += n as u64;
