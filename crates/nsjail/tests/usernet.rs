@@ -1001,3 +1001,73 @@ fn nstun_flow_cap_refuses_a_connection_flood() {
         "{err}"
     );
 }
+
+/// LISTEN: every connection's jail gets its own TUN and NAT, all served by
+/// ONE network process of the supervisor; a jail flooding its flow cap does
+/// not stop the others.
+#[test]
+fn nstun_one_network_process_serves_every_listen_jail() {
+    let Some(net) = TestNet::nstun("listen") else {
+        return;
+    };
+    let port = free_port();
+    let lport = port.wrapping_add(3).max(1024);
+    let echo = net.server(&["echo", &port.to_string()]);
+    let cfgf = common::temp_path("listen.cfg");
+    std::fs::write(&cfgf, "user_net { nsjailrs_max_flows: 8 }\n").unwrap();
+    let c = cfgf.to_string_lossy().into_owned();
+    // Each jail reads a mode line: "flood" opens 200 connections and keeps
+    // them; anything else does one echo and prints it.
+    let jail = format!(
+        "import socket,sys,time\nm=sys.stdin.readline().strip()\nkeep=[]\nif m=='flood':\n  ok=0\n  for i in range(200):\n    s=socket.socket(); s.settimeout(2)\n    try: s.connect(('198.51.100.1',{port})); keep.append(s); ok+=1\n    except OSError: pass\n  print('FLOOD',ok,flush=True); time.sleep(3)\nelse:\n  s=socket.create_connection(('198.51.100.1',{port}),timeout=3); s.sendall(b'hi'); print('ECHO',s.recv(10).decode(),flush=True)\n"
+    );
+    let lp = lport.to_string();
+    let mut srv = Jail::start(
+        &net,
+        &[
+            "--config",
+            &c,
+            "-v",
+            "-Ml",
+            "--port",
+            &lp,
+            "--bindhost",
+            "127.0.0.1",
+            "--chroot",
+            "/",
+            "--rlimit_nofile",
+            "1024",
+            "-t",
+            "20",
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            &jail,
+        ],
+    );
+    assert!(srv.wait_for("Listening on").is_some(), "{:?}", srv.seen);
+    let client = format!(
+        "import socket,threading,time\nout={{}}\ndef go(name,mode):\n  s=socket.create_connection(('127.0.0.1',{lport}),timeout=15); s.sendall((mode+'\\n').encode())\n  d=b''\n  while True:\n    x=s.recv(100)\n    if not x: break\n    d+=x\n  out[name]=d.decode().strip()\nts=[threading.Thread(target=go,args=('flood','flood'))]\nts[0].start(); time.sleep(1.5)\nts+= [threading.Thread(target=go,args=(f'e{{i}}','echo')) for i in range(3)]\n[t.start() for t in ts[1:]]\n[t.join() for t in ts]\nfor k in sorted(out): print(k, out[k])\n"
+    );
+    let o = net
+        .command(&["timeout", "25", "/usr/bin/python3", "-c", &client])
+        .output()
+        .unwrap();
+    let got = String::from_utf8_lossy(&o.stdout).into_owned();
+    // SAFETY: kill(2) on the nsjail this test started (SIGTERM: clean stop).
+    unsafe { libc::kill(srv.child.id() as i32, libc::SIGTERM) };
+    let (_, _, err) = srv.finish();
+    kill_server(echo);
+    net.assert_empty();
+    let _ = std::fs::remove_file(&cfgf);
+    assert!(got.contains("flood FLOOD 8"), "{got}\n{err}");
+    for i in 0..3 {
+        assert!(got.contains(&format!("e{i} ECHO hi")), "{got}\n{err}");
+    }
+    let helpers: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("NSTUN network process started"))
+        .collect();
+    // One network process for the 4 jails (-v logs its start).
+    assert_eq!(helpers.len(), 1, "{err}");
+}
