@@ -43,9 +43,10 @@ declare -A NEEDS=(
     [qemu-system-x86]="the VM tier (cgroup v2 in a guest)"
     [bubblewrap]="bench/startup.sh (compared with bwrap)"
     [hyperfine]="bench/*.sh timings"
-    [passt]="pasta, the user_net PASTA backend (usernet tests)"
+    [passt]="pasta: the user_net PASTA tests and bench/usernet.sh"
+    [iperf3]="bench/usernet.sh throughput"
 )
-PKGS="uidmap busybox-static iproute2 procps python3 file cpio qemu-system-x86 bubblewrap hyperfine passt"
+PKGS="uidmap busybox-static iproute2 procps python3 file cpio qemu-system-x86 bubblewrap hyperfine passt iperf3"
 MUSL=x86_64-unknown-linux-musl
 
 missing_pkgs() {

@@ -503,7 +503,20 @@ def socks5(c, a):
         c.recv(3); c.sendall(b'\x05\x00'); h = c.recv(4)
         if h[3] == 1: ip = socket.inet_ntop(socket.AF_INET, c.recv(4)); fam = socket.AF_INET
         else: ip = socket.inet_ntop(socket.AF_INET6, c.recv(16)); fam = socket.AF_INET6
-        port = int.from_bytes(c.recv(2), 'big'); log('SOCKS5', ip, port)
+        port = int.from_bytes(c.recv(2), 'big')
+        if h[1] == 3:
+            r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))
+            c.sendall(b'\x05\x00\x00\x01' + socket.inet_aton('127.0.0.1') + r.getsockname()[1].to_bytes(2, 'big'))
+            r.settimeout(10)
+            while True:
+                d, peer = r.recvfrom(65536)
+                if d[3] == 1: dst = socket.inet_ntop(socket.AF_INET, d[4:8]); dp = int.from_bytes(d[8:10], 'big'); body = d[10:]
+                else: dst = socket.inet_ntop(socket.AF_INET6, d[4:20]); dp = int.from_bytes(d[20:22], 'big'); body = d[22:]
+                log('SOCKS5-UDP', dst, dp)
+                o = socket.socket(socket.AF_INET6 if ':' in dst else socket.AF_INET, socket.SOCK_DGRAM); o.settimeout(3)
+                o.sendto(body, (dst, dp)); back = o.recv(65536)
+                r.sendto(d[:len(d) - len(body)] + back, peer)
+        log('SOCKS5', ip, port)
         u = socket.create_connection((ip, port)); c.sendall(b'\x05\x00\x00\x01' + bytes(6)); relay(c, u)
     except OSError: c.close()
 def connect(c, a):
@@ -814,21 +827,29 @@ fn nstun_gateway_does_not_reach_host_loopback() {
     );
 }
 
-/// HOST_TO_GUEST: a connection to the namespace's 127.0.0.1:PORT reaches a
-/// server in the jail.
+/// HOST_TO_GUEST: a connection (TCP) or a datagram (UDP) to the
+/// namespace's 127.0.0.1:PORT reaches a server in the jail, which sees the
+/// gateway as the peer; the UDP answer goes back to the host client.
 #[test]
 fn nstun_host_to_guest_forwarding() {
     let Some(net) = TestNet::nstun("fwd") else {
         return;
     };
     let port = free_port();
+    let uport = port.wrapping_add(1).max(1024);
     let cfg = format!(
-        "user_net {{ rule4 {{ direction: HOST_TO_GUEST action: REDIRECT proto: TCP src_ip: \"127.0.0.1\" dport: {port} redirect_port: 8000 }} }}\n"
+        "user_net {{\n\
+         rule4 {{ direction: HOST_TO_GUEST action: REDIRECT proto: TCP src_ip: \"127.0.0.1\" dport: {port} redirect_port: 8000 }}\n\
+         rule4 {{ direction: HOST_TO_GUEST action: REDIRECT proto: UDP src_ip: \"127.0.0.1\" dport: {uport} redirect_port: 8001 }}\n}}\n"
     );
     let cfgf = common::temp_path("fwd.cfg");
     std::fs::write(&cfgf, cfg).unwrap();
     let c = cfgf.to_string_lossy().into_owned();
-    let jail_srv = "import socket\ns=socket.socket(); s.bind(('0.0.0.0',8000)); s.listen(1)\nc,a=s.accept(); c.sendall(b'FROM-JAIL '+a[0].encode()); c.close()";
+    let jail_srv = "import socket\n\
+u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(('0.0.0.0',8001))\n\
+s=socket.socket(); s.bind(('0.0.0.0',8000)); s.listen(1)\n\
+c,a=s.accept(); c.sendall(b'FROM-JAIL '+a[0].encode()); c.close()\n\
+d,a=u.recvfrom(100); u.sendto(b'UDP-JAIL '+d+b' '+a[0].encode(),a)\n";
     let mut j = Jail::start(
         &net,
         &[
@@ -846,12 +867,15 @@ fn nstun_host_to_guest_forwarding() {
         ],
     );
     assert!(
-        j.wait_for("for inbound TCP redirection").is_some(),
+        j.wait_for("for inbound UDP redirection").is_some(),
         "{:?}",
         j.seen
     );
     let client = format!(
-        "import socket,time\nfor i in range(100):\n  try:\n    s=socket.create_connection(('127.0.0.1',{port}),timeout=2); d=s.recv(100)\n    if d: print(d.decode()); break\n  except OSError: pass\n  time.sleep(0.05)\n"
+        "import socket,time\n\
+for i in range(100):\n  try:\n    s=socket.create_connection(('127.0.0.1',{port}),timeout=2); d=s.recv(100)\n    if d: print(d.decode()); break\n  except OSError: pass\n  time.sleep(0.05)\n\
+u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.settimeout(3); u.sendto(b'ping',('127.0.0.1',{uport}))\n\
+print(u.recvfrom(100)[0].decode())\n"
     );
     let o = net
         .command(&["timeout", "15", "/usr/bin/python3", "-c", &client])
@@ -860,13 +884,14 @@ fn nstun_host_to_guest_forwarding() {
     let (code, _, err) = j.finish();
     let _ = std::fs::remove_file(&cfgf);
     let got = String::from_utf8_lossy(&o.stdout);
-    // The jail sees the connection come from the gateway.
     assert!(got.contains("FROM-JAIL 10.255.255.1"), "{got}\n{err}");
+    assert!(got.contains("UDP-JAIL ping 10.255.255.1"), "{got}\n{err}");
     assert_eq!(code, Some(0), "{err}");
 }
 
-/// ENCAP_SOCKS5 and ENCAP_CONNECT: the jail's TCP goes through a proxy on
-/// the namespace's loopback, which is asked for the original destination.
+/// ENCAP_SOCKS5 (TCP CONNECT and UDP ASSOCIATE) and ENCAP_CONNECT: the
+/// jail's flows go through a proxy on the namespace's loopback, which is
+/// asked for the original destination.
 #[test]
 fn nstun_socks5_and_http_connect_encapsulation() {
     let Some(net) = TestNet::nstun("encap") else {
@@ -883,12 +908,14 @@ fn nstun_socks5_and_http_connect_encapsulation() {
     let cfg = format!(
         r#"user_net {{
             rule4 {{ proto: TCP dst_ip: "198.51.100.1" action: ENCAP_SOCKS5 redirect_ip: "127.0.0.1" redirect_port: {s5} }}
+            rule4 {{ proto: UDP dst_ip: "198.51.100.1" action: ENCAP_SOCKS5 redirect_ip: "127.0.0.1" redirect_port: {s5} }}
             rule6 {{ proto: TCP action: ENCAP_CONNECT redirect_ip: "127.0.0.1" redirect_port: {hc} }}
         }}"#
     );
     let t = [
         format!("tcp:198.51.100.1:{port}"),
         format!("tcp:fd00::1:{port}"),
+        format!("udp:198.51.100.1:{port}"),
     ];
     let (code, out, err, _) = net.jail_client(&cfg, &[], &t);
     kill_server(echo);
@@ -897,8 +924,13 @@ fn nstun_socks5_and_http_connect_encapsulation() {
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert_eq!(result_of(&out, &t[0]), "hello", "{err}");
     assert_eq!(result_of(&out, &t[1]), "hello", "{err}");
+    assert_eq!(result_of(&out, &t[2]), "dgram", "{err}");
     assert!(
         slog.contains(&format!("SOCKS5 198.51.100.1 {port}")),
+        "{slog}"
+    );
+    assert!(
+        slog.contains(&format!("SOCKS5-UDP 198.51.100.1 {port}")),
         "{slog}"
     );
     assert!(
@@ -968,4 +1000,74 @@ fn nstun_flow_cap_refuses_a_connection_flood() {
         1,
         "{err}"
     );
+}
+
+/// LISTEN: every connection's jail gets its own TUN and NAT, all served by
+/// ONE network process of the supervisor; a jail flooding its flow cap does
+/// not stop the others.
+#[test]
+fn nstun_one_network_process_serves_every_listen_jail() {
+    let Some(net) = TestNet::nstun("listen") else {
+        return;
+    };
+    let port = free_port();
+    let lport = port.wrapping_add(3).max(1024);
+    let echo = net.server(&["echo", &port.to_string()]);
+    let cfgf = common::temp_path("listen.cfg");
+    std::fs::write(&cfgf, "user_net { nsjailrs_max_flows: 8 }\n").unwrap();
+    let c = cfgf.to_string_lossy().into_owned();
+    // Each jail reads a mode line: "flood" opens 200 connections and keeps
+    // them; anything else does one echo and prints it.
+    let jail = format!(
+        "import socket,sys,time\nm=sys.stdin.readline().strip()\nkeep=[]\nif m=='flood':\n  ok=0\n  for i in range(200):\n    s=socket.socket(); s.settimeout(2)\n    try: s.connect(('198.51.100.1',{port})); keep.append(s); ok+=1\n    except OSError: pass\n  print('FLOOD',ok,flush=True); time.sleep(3)\nelse:\n  s=socket.create_connection(('198.51.100.1',{port}),timeout=3); s.sendall(b'hi'); print('ECHO',s.recv(10).decode(),flush=True)\n"
+    );
+    let lp = lport.to_string();
+    let mut srv = Jail::start(
+        &net,
+        &[
+            "--config",
+            &c,
+            "-v",
+            "-Ml",
+            "--port",
+            &lp,
+            "--bindhost",
+            "127.0.0.1",
+            "--chroot",
+            "/",
+            "--rlimit_nofile",
+            "1024",
+            "-t",
+            "20",
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            &jail,
+        ],
+    );
+    assert!(srv.wait_for("Listening on").is_some(), "{:?}", srv.seen);
+    let client = format!(
+        "import socket,threading,time\nout={{}}\ndef go(name,mode):\n  s=socket.create_connection(('127.0.0.1',{lport}),timeout=15); s.sendall((mode+'\\n').encode())\n  d=b''\n  while True:\n    x=s.recv(100)\n    if not x: break\n    d+=x\n  out[name]=d.decode().strip()\nts=[threading.Thread(target=go,args=('flood','flood'))]\nts[0].start(); time.sleep(1.5)\nts+= [threading.Thread(target=go,args=(f'e{{i}}','echo')) for i in range(3)]\n[t.start() for t in ts[1:]]\n[t.join() for t in ts]\nfor k in sorted(out): print(k, out[k])\n"
+    );
+    let o = net
+        .command(&["timeout", "25", "/usr/bin/python3", "-c", &client])
+        .output()
+        .unwrap();
+    let got = String::from_utf8_lossy(&o.stdout).into_owned();
+    // SAFETY: kill(2) on the nsjail this test started (SIGTERM: clean stop).
+    unsafe { libc::kill(srv.child.id() as i32, libc::SIGTERM) };
+    let (_, _, err) = srv.finish();
+    kill_server(echo);
+    net.assert_empty();
+    let _ = std::fs::remove_file(&cfgf);
+    assert!(got.contains("flood FLOOD 8"), "{got}\n{err}");
+    for i in 0..3 {
+        assert!(got.contains(&format!("e{i} ECHO hi")), "{got}\n{err}");
+    }
+    let helpers: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("NSTUN network process started"))
+        .collect();
+    // One network process for the 4 jails (-v logs its start).
+    assert_eq!(helpers.len(), 1, "{err}");
 }

@@ -1206,6 +1206,11 @@ mod tests {
             "-f -q --no-dhcp --no-dhcpv6 --no-ra --config-net -a 10.255.255.2 -n 255.255.255.0 \
              -g 10.255.255.1 -a fc00::2 -g fc00::1 -I eth0 -t none -u none -T none -U none"
         );
+        // Ours: without the pasta {} sub-message pasta still starts, with
+        // the defaults (nsjail starts nothing then).
+        let (d, i) = pasta("user_net { backend: PASTA }");
+        assert!(d.nat && d.map_gw);
+        assert_eq!(d.args(&i), p.args(&i));
         let (p, i) = pasta(
             r#"user_net { backend: PASTA ns_iface: "tap9" pasta { nat: false tcp_map_in: "8888" ip6_enabled: false } }"#,
         );

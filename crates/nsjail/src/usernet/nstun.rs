@@ -19,16 +19,18 @@
 //!   move between the smoltcp socket and the host socket, bounded by the
 //!   socket buffers (`flow_buffer` each way).
 //! * UDP and ICMP echo: one host socket per (jail port, destination), the
-//!   replies written back as IP packets; REJECT and refusals answered by
+//!   replies written back as IP packets (ENCAP_SOCKS5: through a SOCKS5 UDP
+//!   association; ENCAP_CONNECT cannot carry UDP: dropped, as nsjail); REJECT and refusals answered by
 //!   smoltcp (ICMP port unreachable / TCP RST for packets no socket takes).
 //! * nsjail's SSRF gate: packets to loopback, ANY, broadcast, multicast (and
 //!   for IPv6 link-local, v4-mapped) are dropped; only a rule's target
 //!   (REDIRECT, ENCAP_*) may be loopback. Spoofed sources and fragments are
 //!   dropped too.
 //! * Rules: first match per family and direction, no match = ALLOW; DROP,
-//!   REJECT, ALLOW, REDIRECT, ENCAP_SOCKS5 (TCP), ENCAP_CONNECT (TCP);
-//!   HOST_TO_GUEST REDIRECT rules are TCP listeners on the host whose
-//!   connections are forwarded into the jail.
+//!   REJECT, ALLOW, REDIRECT, ENCAP_SOCKS5 (TCP and UDP), ENCAP_CONNECT (TCP);
+//!   HOST_TO_GUEST REDIRECT rules are TCP/UDP listeners on the host whose
+//!   connections (datagrams) are forwarded into the jail, seen there as
+//!   coming from the gateway address.
 //! * Bounds: at most `max_flows` flows per jail (more are refused and
 //!   counted); flows idle for [`UDP_IDLE`] (UDP/ICMP) or stuck connecting
 //!   for [`CONNECT_TIMEOUT`] are closed.
@@ -170,10 +172,12 @@ struct TunDev {
     fd: OwnedFd,
     rxq: VecDeque<Vec<u8>>,
     mtu: usize,
+    /// Reused for every packet smoltcp sends.
+    tx: Vec<u8>,
 }
 
 struct RxTok(Vec<u8>);
-struct TxTok<'a>(&'a OwnedFd);
+struct TxTok<'a>(&'a OwnedFd, &'a mut Vec<u8>);
 
 impl smoltcp::phy::RxToken for RxTok {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
@@ -183,9 +187,11 @@ impl smoltcp::phy::RxToken for RxTok {
 
 impl smoltcp::phy::TxToken for TxTok<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0u8; len];
-        let r = f(&mut buf);
-        tun_write(self.0, &buf);
+        let buf = self.1;
+        buf.clear();
+        buf.resize(len, 0);
+        let r = f(buf);
+        tun_write(self.0, buf);
         r
     }
 }
@@ -200,15 +206,20 @@ impl Device for TunDev {
     type TxToken<'a> = TxTok<'a>;
     fn receive(&mut self, _t: SInstant) -> Option<(RxTok, TxTok<'_>)> {
         let p = self.rxq.pop_front()?;
-        Some((RxTok(p), TxTok(&self.fd)))
+        Some((RxTok(p), TxTok(&self.fd, &mut self.tx)))
     }
     fn transmit(&mut self, _t: SInstant) -> Option<TxTok<'_>> {
-        Some(TxTok(&self.fd))
+        Some(TxTok(&self.fd, &mut self.tx))
     }
     fn capabilities(&self) -> DeviceCapabilities {
         let mut c = DeviceCapabilities::default();
         c.medium = Medium::Ip;
         c.max_transmission_unit = self.mtu;
+        // The jail's kernel checksums what it sends; verifying 64 KiB
+        // segments again costs throughput and protects nothing (a jail
+        // sending bad checksums only corrupts its own data).
+        c.checksum.tcp = smoltcp::phy::Checksum::Tx;
+        c.checksum.ipv4 = smoltcp::phy::Checksum::Tx;
         c
     }
 }
@@ -256,6 +267,46 @@ struct UdpFlow {
     /// Where the jail sent it (the replies' source).
     orig: SocketAddr,
     last: Instant,
+    /// ENCAP_SOCKS5: the UDP ASSOCIATE control connection.
+    socks: Option<Socks5Udp>,
+}
+
+/// A SOCKS5 UDP association in the making (or made: `ready`).
+struct Socks5Udp {
+    ctl: TcpStream,
+    /// 0 connecting, 1 greeting sent, 2 ASSOCIATE sent, 3 ready.
+    step: u8,
+    got: Vec<u8>,
+    /// Datagrams from the jail waiting for the association (at most 16).
+    queue: Vec<Vec<u8>>,
+}
+
+/// The SOCKS5 UDP request header for `dst` (RFC 1928 §7).
+fn socks5_udp_header(dst: SocketAddr) -> Vec<u8> {
+    let mut h = vec![0, 0, 0];
+    match dst.ip() {
+        IpAddr::V4(a) => {
+            h.push(1);
+            h.extend_from_slice(&a.octets());
+        }
+        IpAddr::V6(a) => {
+            h.push(4);
+            h.extend_from_slice(&a.octets());
+        }
+    }
+    h.extend_from_slice(&dst.port().to_be_bytes());
+    h
+}
+
+/// The payload of a SOCKS5 UDP reply (its header skipped).
+fn socks5_udp_payload(d: &[u8]) -> Option<&[u8]> {
+    let len = match d.get(3)? {
+        1 => 10,
+        4 => 22,
+        3 => 7 + *d.get(4)? as usize,
+        _ => return None,
+    };
+    (d.len() >= len && d[2] == 0).then(|| &d[len..])
 }
 
 struct IcmpFlow {
@@ -264,6 +315,14 @@ struct IcmpFlow {
     guest: IpAddr,
     orig: IpAddr,
     ident: u16,
+    last: Instant,
+}
+
+/// A HOST_TO_GUEST UDP association: a host peer of a UDP listener, seen in
+/// the jail as the gateway address and a port of its own.
+struct InboundUdp {
+    listener: usize,
+    peer: SocketAddr,
     last: Instant,
 }
 
@@ -282,6 +341,10 @@ struct Jail {
     udp: HashMap<Key, UdpFlow>,
     icmp: HashMap<(IpAddr, u16), IcmpFlow>,
     listeners: Vec<(TcpListener, SocketAddr, Option<IpAddr>, u16)>,
+    /// HOST_TO_GUEST UDP: (socket, listen address, jail address, jail port).
+    udp_listeners: Vec<(UdpSocket, SocketAddr, Option<IpAddr>, u16)>,
+    /// Inbound UDP associations by the gateway end the jail answers to.
+    inbound_udp: HashMap<SocketAddr, InboundUdp>,
     counters: NetCounters,
     next_port: u16,
     warned_cap: bool,
@@ -295,10 +358,19 @@ enum What {
     Udp(Key),
     Icmp((IpAddr, u16)),
     Listener(usize),
+    UdpListener(usize),
+    UdpCtl(Key),
 }
+
+/// Closed TCP sockets kept for reuse (their buffers), at most.
+const POOL: usize = 64;
 
 struct Loop {
     spec: NstunSpec,
+    /// Closed smoltcp TCP sockets, reused (see [`POOL`]).
+    pool: Vec<tcp::Socket<'static>>,
+    /// Scratch for datagrams from host sockets.
+    scratch: Vec<u8>,
     ep: OwnedFd,
     jails: HashMap<i32, Jail>,
     owners: HashMap<RawFd, (i32, What)>,
@@ -334,6 +406,8 @@ fn helper_main(spec: NstunSpec, ctl: OwnedFd) -> i32 {
     }
     let mut l = Loop {
         spec,
+        pool: Vec::new(),
+        scratch: vec![0u8; 65536],
         ep,
         jails: HashMap::new(),
         owners: HashMap::new(),
@@ -450,6 +524,7 @@ impl Loop {
             fd: tun,
             rxq: VecDeque::new(),
             mtu: s.mtu as usize,
+            tx: Vec::new(),
         };
         let mut cfg = Config::new(HardwareAddress::Ip);
         cfg.random_seed = (pid as u64) ^ (self.start.elapsed().as_nanos() as u64);
@@ -470,25 +545,35 @@ impl Loop {
             let _ = iface.routes_mut().add_default_ipv6_route(g);
         }
         let mut listeners = Vec::new();
+        let mut udp_listeners = Vec::new();
         for f in &s.forwards {
-            if f.proto != L4::Tcp {
-                log::warn!(
-                    "NSTUN: {} forwards UDP, which this implementation does not do yet; ignored",
-                    f.rule
-                );
-                continue;
-            }
-            let l = tcp_listener(f.listen).map_err(|e| {
+            let fail = |e: io::Error| {
                 format!(
                     "{}: listening on host {} for HOST_TO_GUEST forwarding failed: {e}; use another dport or stop what uses it",
                     f.rule, f.listen
                 )
-            })?;
+            };
+            let kind = if f.proto == L4::Tcp {
+                listeners.push((
+                    tcp_listener(f.listen).map_err(fail)?,
+                    f.listen,
+                    f.to_ip,
+                    f.to_port,
+                ));
+                "TCP"
+            } else {
+                udp_listeners.push((
+                    udp_bound(f.listen).map_err(fail)?,
+                    f.listen,
+                    f.to_ip,
+                    f.to_port,
+                ));
+                "UDP"
+            };
             log::info!(
-                "Listening on host port {} for inbound TCP redirection to the jail (pid={pid}) port {}",
+                "Listening on host port {} for inbound {kind} redirection to the jail (pid={pid}) port {}",
                 f.listen, f.to_port
             );
-            listeners.push((l, f.listen, f.to_ip, f.to_port));
         }
         let jail = Jail {
             dev,
@@ -502,6 +587,8 @@ impl Loop {
             udp: HashMap::new(),
             icmp: HashMap::new(),
             listeners: Vec::new(),
+            udp_listeners: Vec::new(),
+            inbound_udp: HashMap::new(),
             counters: NetCounters::default(),
             next_port: 49152,
             warned_cap: false,
@@ -527,6 +614,17 @@ impl Loop {
             );
             j.listeners.push(l);
         }
+        for (i, l) in udp_listeners.into_iter().enumerate() {
+            Self::watch(
+                &self.ep,
+                &mut self.owners,
+                pid,
+                l.0.as_fd(),
+                What::UdpListener(i),
+                EventFlags::IN,
+            );
+            j.udp_listeners.push(l);
+        }
         Ok(())
     }
 
@@ -537,8 +635,14 @@ impl Loop {
         let mut fds: Vec<RawFd> = vec![j.dev.fd.as_raw_fd()];
         fds.extend(j.tcp.values().map(|f| f.host.as_raw_fd()));
         fds.extend(j.udp.values().map(|f| f.sock.as_raw_fd()));
+        fds.extend(
+            j.udp
+                .values()
+                .filter_map(|f| f.socks.as_ref().map(|x| x.ctl.as_raw_fd())),
+        );
         fds.extend(j.icmp.values().map(|f| f.sock.as_raw_fd()));
         fds.extend(j.listeners.iter().map(|l| l.0.as_raw_fd()));
+        fds.extend(j.udp_listeners.iter().map(|l| l.0.as_raw_fd()));
         for fd in fds {
             self.unwatch(fd);
         }
@@ -552,6 +656,8 @@ impl Loop {
             What::Udp(k) => self.read_udp(jid, k),
             What::Icmp(k) => self.read_icmp(jid, k),
             What::Listener(i) => self.accept(jid, i),
+            What::UdpListener(i) => self.inbound_datagrams(jid, i),
+            What::UdpCtl(k) => self.pump_socks_udp(jid, k),
         }
     }
 
@@ -602,10 +708,9 @@ impl Loop {
                 })
                 .map(|(k, _)| *k)
                 .collect();
+            j.inbound_udp.retain(|_, a| a.last.elapsed() <= UDP_IDLE);
             for k in stale_udp {
-                if let Some(f) = self.jails.get_mut(&jid).and_then(|j| j.udp.remove(&k)) {
-                    self.unwatch(f.sock.as_raw_fd());
-                }
+                self.close_udp(jid, k);
             }
             for k in stale_icmp {
                 if let Some(f) = self.jails.get_mut(&jid).and_then(|j| j.icmp.remove(&k)) {
@@ -619,7 +724,97 @@ impl Loop {
     }
 
     fn flows(j: &Jail) -> usize {
-        j.tcp.len() + j.udp.len() + j.icmp.len()
+        j.tcp.len() + j.udp.len() + j.icmp.len() + j.inbound_udp.len()
+    }
+
+    /// Datagrams to a HOST_TO_GUEST UDP listener: into the jail, from the
+    /// gateway address and a port standing for the host peer.
+    fn inbound_datagrams(&mut self, jid: i32, idx: usize) {
+        for _ in 0..64 {
+            let Some(j) = self.jails.get_mut(&jid) else {
+                return;
+            };
+            let Some((sock, listen, to_ip, to_port)) = j.udp_listeners.get(idx) else {
+                return;
+            };
+            let (listen, to_ip, to_port) = (*listen, *to_ip, *to_port);
+            let (n, peer) = match sock.recv_from(&mut self.scratch) {
+                Ok(x) => x,
+                Err(_) => return,
+            };
+            let f = FlowMatch {
+                inbound: true,
+                proto: L4::Udp,
+                src: peer,
+                dst: listen,
+            };
+            if matches!(
+                self.spec.evaluate(&f).map(|r| r.action),
+                Some(NstunAction::Drop | NstunAction::Reject)
+            ) {
+                continue;
+            }
+            let existing = j
+                .inbound_udp
+                .iter()
+                .find(|(_, a)| a.listener == idx && a.peer == peer)
+                .map(|(k, _)| *k);
+            let gw_end = match existing {
+                Some(k) => k,
+                None => {
+                    if !self.admit(jid) {
+                        continue;
+                    }
+                    let Some(j) = self.jails.get_mut(&jid) else {
+                        return;
+                    };
+                    let gw = if listen.is_ipv6() {
+                        j.gw6.map(IpAddr::V6)
+                    } else {
+                        j.gw4.map(IpAddr::V4)
+                    };
+                    let Some(gw) = gw else {
+                        continue;
+                    };
+                    j.next_port = if j.next_port >= 65000 {
+                        49152
+                    } else {
+                        j.next_port + 1
+                    };
+                    let k = SocketAddr::new(gw, j.next_port);
+                    j.inbound_udp.insert(
+                        k,
+                        InboundUdp {
+                            listener: idx,
+                            peer,
+                            last: Instant::now(),
+                        },
+                    );
+                    k
+                }
+            };
+            let Some(j) = self.jails.get_mut(&jid) else {
+                return;
+            };
+            let guest = if listen.is_ipv6() {
+                to_ip.or(j.guest6.map(IpAddr::V6))
+            } else {
+                to_ip.or(j.guest4.map(IpAddr::V4))
+            };
+            let Some(guest) = guest else {
+                continue;
+            };
+            if let Some(a) = j.inbound_udp.get_mut(&gw_end) {
+                a.last = Instant::now();
+            }
+            if let Some(p) = udp_packet(gw_end, SocketAddr::new(guest, to_port), &self.scratch[..n])
+            {
+                if p.len() <= j.dev.mtu {
+                    tun_write(&j.dev.fd, &p);
+                    j.counters.bytes_in += n as u64;
+                }
+            }
+        }
     }
 
     /// Room for one more flow; counts a refusal when there is none.
@@ -641,19 +836,22 @@ impl Loop {
     }
 
     fn read_tun(&mut self, jid: i32) {
-        let mut buf = vec![0u8; self.spec.mtu as usize + 64];
-        // Bounded batch, so one jail cannot starve the others.
-        for _ in 0..256 {
-            let n = {
+        let size = self.spec.mtu as usize + 64;
+        // Bounded batch (at most 64 packets, 4 MiB, queued before smoltcp
+        // takes them), so one jail cannot starve the others.
+        for _ in 0..64 {
+            // Read into the spare capacity: no zeroing, no copy.
+            let mut buf = Vec::with_capacity(size);
+            {
                 let Some(j) = self.jails.get(&jid) else {
                     return;
                 };
-                match rustix::io::read(&j.dev.fd, &mut buf) {
+                match rustix::io::read(&j.dev.fd, rustix::buffer::spare_capacity(&mut buf)) {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => n,
+                    Ok(_) => {}
                 }
-            };
-            self.guest_packet(jid, buf[..n].to_vec());
+            }
+            self.guest_packet(jid, buf);
         }
     }
 
@@ -843,6 +1041,9 @@ impl Loop {
                 EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET,
             );
         }
+        // A local destination is often connected already: no need to wait
+        // for the next round of the loop.
+        self.pump_tcp(jid, key);
     }
 
     /// Give up a TCP flow that never opened: RST to the jail.
@@ -870,24 +1071,39 @@ impl Loop {
             return;
         };
         if let TcpState::Open { handle, .. } = f.state {
-            j.sockets.remove(handle);
+            if let smoltcp::socket::Socket::Tcp(s) = j.sockets.remove(handle) {
+                // Kept for the next flow: its buffers are the costly part.
+                if self.pool.len() < POOL {
+                    self.pool.push(s);
+                }
+            }
         }
         let fd = f.host.as_raw_fd();
         self.unwatch(fd);
     }
 
+    /// A smoltcp TCP socket with `flow_buffer` bytes each way: a closed one
+    /// from the pool (`listen`/`connect` reset it), else a new one.
+    fn tcp_socket(&mut self) -> tcp::Socket<'static> {
+        let buf = self.spec.flow_buffer as usize;
+        let mut s = self.pool.pop().unwrap_or_else(|| {
+            tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0u8; buf]),
+                tcp::SocketBuffer::new(vec![0u8; buf]),
+            )
+        });
+        s.abort();
+        s.set_nagle_enabled(false);
+        s
+    }
+
     /// The host side is connected (and the proxy agreed): a smoltcp socket
     /// on the original destination takes the held SYN.
     fn open_tcp(&mut self, jid: i32, key: Key, syn: Vec<u8>, early: Vec<u8>) {
-        let buf = self.spec.flow_buffer as usize;
+        let mut s = self.tcp_socket();
         let Some(j) = self.jails.get_mut(&jid) else {
             return;
         };
-        let mut s = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0u8; buf]),
-            tcp::SocketBuffer::new(vec![0u8; buf]),
-        );
-        s.set_nagle_enabled(false);
         let ep = smoltcp::wire::IpListenEndpoint {
             addr: Some(key.1.ip().into()),
             port: key.1.port(),
@@ -1121,7 +1337,7 @@ impl Loop {
             if !self.admit(jid) {
                 continue;
             }
-            let buf = self.spec.flow_buffer as usize;
+            let mut s = self.tcp_socket();
             let Some(j) = self.jails.get_mut(&jid) else {
                 return;
             };
@@ -1141,11 +1357,6 @@ impl Loop {
             };
             let local_ep = SocketAddr::new(gw, j.next_port);
             let remote = SocketAddr::new(guest, to_port);
-            let mut s = tcp::Socket::new(
-                tcp::SocketBuffer::new(vec![0u8; buf]),
-                tcp::SocketBuffer::new(vec![0u8; buf]),
-            );
-            s.set_nagle_enabled(false);
             let cx = j.iface.context();
             if s.connect(
                 cx,
@@ -1182,16 +1393,45 @@ impl Loop {
     }
 
     fn guest_udp(&mut self, jid: i32, key: Key, data: Vec<u8>, pkt: Vec<u8>) {
-        if let Some(f) = self.jails.get_mut(&jid).and_then(|j| j.udp.get_mut(&key)) {
-            f.last = Instant::now();
-            if f.sock.send(&data).is_ok() {
-                if let Some(j) = self.jails.get_mut(&jid) {
+        // An answer to a HOST_TO_GUEST association goes back to its peer.
+        if let Some(j) = self.jails.get_mut(&jid) {
+            if let Some(a) = j.inbound_udp.get_mut(&key.1) {
+                a.last = Instant::now();
+                if let Some((sock, ..)) = j.udp_listeners.get(a.listener) {
+                    if sock.send_to(&data, a.peer).is_ok() {
+                        j.counters.bytes_out += data.len() as u64;
+                    }
+                }
+                return;
+            }
+        }
+        if let Some(j) = self.jails.get_mut(&jid) {
+            if let Some(f) = j.udp.get_mut(&key) {
+                f.last = Instant::now();
+                let sent = match &mut f.socks {
+                    None => f.sock.send(&data).is_ok(),
+                    Some(x) if x.step == 3 => {
+                        let mut m = socks5_udp_header(key.1);
+                        m.extend_from_slice(&data);
+                        f.sock.send(&m).is_ok()
+                    }
+                    Some(x) => {
+                        if x.queue.len() < 16 {
+                            x.queue.push(data.clone());
+                        }
+                        false
+                    }
+                };
+                if sent {
                     j.counters.bytes_out += data.len() as u64;
                 }
+                return;
             }
-            return;
         }
         let target = match self.verdict(L4::Udp, key) {
+            Ok((proxy, Some(NstunAction::Socks5(_)))) => {
+                return self.new_socks_udp(jid, key, proxy, data, pkt);
+            }
             Ok((_, Some(a))) => {
                 log::debug!(
                     "NSTUN: {} for UDP to {} is not supported; dropped",
@@ -1249,6 +1489,7 @@ impl Loop {
                 guest: key.0,
                 orig: key.1,
                 last: Instant::now(),
+                socks: None,
             });
             Self::watch(
                 &self.ep,
@@ -1261,6 +1502,164 @@ impl Loop {
         }
     }
 
+    fn close_udp(&mut self, jid: i32, key: Key) {
+        if let Some(f) = self.jails.get_mut(&jid).and_then(|j| j.udp.remove(&key)) {
+            self.unwatch(f.sock.as_raw_fd());
+            if let Some(x) = &f.socks {
+                self.unwatch(x.ctl.as_raw_fd());
+            }
+        }
+    }
+
+    /// ENCAP_SOCKS5 for UDP: a control connection to the proxy asks for a
+    /// UDP association; datagrams wait for it (16 at most).
+    fn new_socks_udp(
+        &mut self,
+        jid: i32,
+        key: Key,
+        proxy: SocketAddr,
+        data: Vec<u8>,
+        pkt: Vec<u8>,
+    ) {
+        if !self.admit(jid) {
+            if let Some(j) = self.jails.get_mut(&jid) {
+                j.dev.rxq.push_back(pkt);
+            }
+            return;
+        }
+        let any: SocketAddr = (Ipv4Addr::UNSPECIFIED, 0).into();
+        let made = tcp_connect(proxy).and_then(|c| Ok((c, UdpSocket::bind(any)?)));
+        let (ctl, sock) = match made {
+            Ok(x) => x,
+            Err(e) => {
+                log::debug!("NSTUN: SOCKS5 proxy {proxy} for UDP to {}: {e}", key.1);
+                if let Some(j) = self.jails.get_mut(&jid) {
+                    j.counters.flows_opened -= 1;
+                    j.counters.flows_refused += 1;
+                }
+                return;
+            }
+        };
+        let _ = sock.set_nonblocking(true);
+        if let Some(j) = self.jails.get_mut(&jid) {
+            let f = j.udp.entry(key).or_insert(UdpFlow {
+                sock,
+                guest: key.0,
+                orig: key.1,
+                last: Instant::now(),
+                socks: Some(Socks5Udp {
+                    ctl,
+                    step: 0,
+                    got: Vec::new(),
+                    queue: vec![data],
+                }),
+            });
+            Self::watch(
+                &self.ep,
+                &mut self.owners,
+                jid,
+                f.sock.as_fd(),
+                What::Udp(key),
+                EventFlags::IN,
+            );
+            if let Some(x) = &f.socks {
+                Self::watch(
+                    &self.ep,
+                    &mut self.owners,
+                    jid,
+                    x.ctl.as_fd(),
+                    What::UdpCtl(key),
+                    EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET,
+                );
+            }
+        }
+    }
+
+    /// The SOCKS5 UDP ASSOCIATE handshake; the association ends with its
+    /// control connection.
+    fn pump_socks_udp(&mut self, jid: i32, key: Key) {
+        let mut dead = false;
+        if let Some(j) = self.jails.get_mut(&jid) {
+            let Some(f) = j.udp.get_mut(&key) else {
+                return;
+            };
+            let Some(x) = f.socks.as_mut() else {
+                return;
+            };
+            if x.step == 0 {
+                if !matches!(rustix::net::sockopt::socket_error(&x.ctl), Ok(Ok(()))) {
+                    dead = true;
+                } else if x.ctl.peer_addr().is_ok() {
+                    dead = x.ctl.write_all(&[5, 1, 0]).is_err();
+                    x.step = 1;
+                }
+            }
+            let mut b = [0u8; 512];
+            while !dead && x.step >= 1 {
+                match x.ctl.read(&mut b) {
+                    Ok(0) => dead = true,
+                    Ok(n) => x.got.extend_from_slice(&b[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => dead = true,
+                }
+                if x.got.len() > 512 {
+                    dead = true;
+                }
+            }
+            if !dead && x.step == 1 && x.got.len() >= 2 {
+                if x.got[..2] != [5, 0] {
+                    dead = true;
+                } else {
+                    x.got.drain(..2);
+                    // UDP ASSOCIATE, our address not known to the proxy.
+                    dead = x.ctl.write_all(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0]).is_err();
+                    x.step = 2;
+                }
+            }
+            if !dead && x.step == 2 && x.got.len() >= 5 {
+                let len = match x.got[3] {
+                    1 => 10,
+                    4 => 22,
+                    _ => 0,
+                };
+                if x.got[1] != 0 || len == 0 {
+                    dead = true;
+                } else if x.got.len() >= len {
+                    let port = u16::from_be_bytes([x.got[len - 2], x.got[len - 1]]);
+                    let ip: IpAddr = if len == 10 {
+                        Ipv4Addr::new(x.got[4], x.got[5], x.got[6], x.got[7]).into()
+                    } else {
+                        let mut o = [0u8; 16];
+                        o.copy_from_slice(&x.got[4..20]);
+                        Ipv6Addr::from(o).into()
+                    };
+                    // A relay "anywhere" means the proxy's own address.
+                    let ip = if ip.is_unspecified() {
+                        x.ctl.peer_addr().map(|a| a.ip()).unwrap_or(ip)
+                    } else {
+                        ip
+                    };
+                    dead = f.sock.connect(SocketAddr::new(ip, port)).is_err();
+                    x.step = 3;
+                    for d in std::mem::take(&mut x.queue) {
+                        let mut m = socks5_udp_header(key.1);
+                        m.extend_from_slice(&d);
+                        if f.sock.send(&m).is_ok() {
+                            j.counters.bytes_out += d.len() as u64;
+                        }
+                    }
+                }
+            }
+        }
+        if dead {
+            log::debug!(
+                "NSTUN: SOCKS5 UDP association for {} failed or ended",
+                key.1
+            );
+            self.close_udp(jid, key);
+        }
+    }
+
     fn read_udp(&mut self, jid: i32, key: Key) {
         let Some(j) = self.jails.get_mut(&jid) else {
             return;
@@ -1268,14 +1667,22 @@ impl Loop {
         let Some(f) = j.udp.get_mut(&key) else {
             return;
         };
-        let mut buf = vec![0u8; 65536];
+        let buf = &mut self.scratch;
         for _ in 0..64 {
-            let n = match f.sock.recv(&mut buf) {
+            let n = match f.sock.recv(buf) {
                 Ok(n) => n,
                 Err(_) => break,
             };
             f.last = Instant::now();
-            if let Some(p) = udp_packet(f.orig, f.guest, &buf[..n]) {
+            let payload = match &f.socks {
+                Some(_) => match socks5_udp_payload(&buf[..n]) {
+                    Some(p) => p,
+                    None => continue,
+                },
+                None => &buf[..n],
+            };
+            let n = payload.len();
+            if let Some(p) = udp_packet(f.orig, f.guest, payload) {
                 if p.len() <= j.dev.mtu {
                     tun_write(&j.dev.fd, &p);
                     j.counters.bytes_in += n as u64;
@@ -1339,9 +1746,9 @@ impl Loop {
         let Some(f) = j.icmp.get_mut(&key) else {
             return;
         };
-        let mut buf = vec![0u8; 65536];
+        let buf = &mut self.scratch;
         for _ in 0..64 {
-            let n = match rustix::io::read(&f.sock, &mut buf) {
+            let n = match rustix::io::read(&f.sock, &mut buf[..]) {
                 Ok(n) => n,
                 Err(_) => break,
             };
@@ -1496,6 +1903,27 @@ fn tcp_listener(at: SocketAddr) -> io::Result<TcpListener> {
     rustix::net::bind(&fd, &at)?;
     rustix::net::listen(&fd, 128)?;
     Ok(TcpListener::from(fd))
+}
+
+/// A UDP socket bound to `at` (IPv6: IPv6 only, as nsjail), non-blocking.
+fn udp_bound(at: SocketAddr) -> io::Result<UdpSocket> {
+    let fam = if at.is_ipv6() {
+        AddressFamily::INET6
+    } else {
+        AddressFamily::INET
+    };
+    let fd = rustix::net::socket_with(
+        fam,
+        SocketType::DGRAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
+    if at.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&fd, true)?;
+    }
+    rustix::net::bind(&fd, &at)?;
+    Ok(UdpSocket::from(fd))
 }
 
 /// An ICMP echo socket connected to `to`: an unprivileged ping socket
