@@ -263,10 +263,14 @@ const CMSG_BUF: usize = 64;
 
 /// sendmsg one byte with `fd` attached (SCM_RIGHTS).
 pub fn send_fd(sock: BorrowedFd<'_>, byte: u8, fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut data = [byte];
+    send_bytes_fd(sock, &[byte], fd)
+}
+
+/// sendmsg `data` with `fd` attached (SCM_RIGHTS).
+pub fn send_bytes_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
     let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr() as *mut libc::c_void,
-        iov_len: 1,
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
     };
     let mut cbuf = [0u64; CMSG_BUF / 8];
     // SAFETY: msghdr is plain data; zeroed is a valid empty header.
@@ -276,8 +280,8 @@ pub fn send_fd(sock: BorrowedFd<'_>, byte: u8, fd: BorrowedFd<'_>) -> io::Result
     msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
     // SAFETY: CMSG_SPACE is a pure size computation.
     msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as _;
-    // SAFETY: the control buffer (aligned, CMSG_BUF bytes) holds one
-    // header with one int, as msg_controllen says; CMSG_* stay inside it.
+    // SAFETY: the control buffer (aligned, CMSG_BUF bytes) holds one header with
+    // one int, as msg_controllen says; `data` is only read by sendmsg.
     let rc = unsafe {
         let c = libc::CMSG_FIRSTHDR(&msg);
         (*c).cmsg_level = libc::SOL_SOCKET;

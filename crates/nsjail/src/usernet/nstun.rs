@@ -1883,7 +1883,10 @@ fn tcp_connect(to: SocketAddr) -> io::Result<TcpStream> {
     Ok(TcpStream::from(fd))
 }
 
-fn tcp_listener(at: SocketAddr) -> io::Result<TcpListener> {
+/// A non-blocking socket of `kind` bound to `at` with SO_REUSEADDR; an
+/// IPv6 one takes IPv6 only (as nsjail: a rule6 listener does not also take
+/// IPv4).
+fn bound_socket(at: SocketAddr, kind: SocketType) -> io::Result<rustix::fd::OwnedFd> {
     let fam = if at.is_ipv6() {
         AddressFamily::INET6
     } else {
@@ -1891,39 +1894,27 @@ fn tcp_listener(at: SocketAddr) -> io::Result<TcpListener> {
     };
     let fd = rustix::net::socket_with(
         fam,
-        SocketType::STREAM,
+        kind,
         SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
         None,
     )?;
     rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
     if at.is_ipv6() {
-        // As nsjail: a rule6 listener does not also take IPv4.
         rustix::net::sockopt::set_ipv6_v6only(&fd, true)?;
     }
     rustix::net::bind(&fd, &at)?;
+    Ok(fd)
+}
+
+fn tcp_listener(at: SocketAddr) -> io::Result<TcpListener> {
+    let fd = bound_socket(at, SocketType::STREAM)?;
     rustix::net::listen(&fd, 128)?;
     Ok(TcpListener::from(fd))
 }
 
 /// A UDP socket bound to `at` (IPv6: IPv6 only, as nsjail), non-blocking.
 fn udp_bound(at: SocketAddr) -> io::Result<UdpSocket> {
-    let fam = if at.is_ipv6() {
-        AddressFamily::INET6
-    } else {
-        AddressFamily::INET
-    };
-    let fd = rustix::net::socket_with(
-        fam,
-        SocketType::DGRAM,
-        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-        None,
-    )?;
-    rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
-    if at.is_ipv6() {
-        rustix::net::sockopt::set_ipv6_v6only(&fd, true)?;
-    }
-    rustix::net::bind(&fd, &at)?;
-    Ok(UdpSocket::from(fd))
+    Ok(UdpSocket::from(bound_socket(at, SocketType::DGRAM)?))
 }
 
 /// An ICMP echo socket connected to `to`: an unprivileged ping socket
