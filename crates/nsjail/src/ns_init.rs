@@ -9,19 +9,38 @@ use crate::sys::{self, Forked};
 
 /// Fork the PID namespace's init: PID 1, named `ns-init`, not dumpable,
 /// killed when we (its parent) go away, reaping every orphan meanwhile.
+/// Returns once the init holds its parent-death signal: a program that
+/// exits at once (or is killed) could otherwise end before the init asked
+/// for the signal, leaving the init behind on the host.
 pub fn spawn_init() -> Result<(), sys::SysError> {
+    let (ready_r, ready_w) = sys::pipe_cloexec()?;
     match sys::clone_process(0)? {
-        Forked::Parent(_) => Ok(()),
-        Forked::Child => init_loop(),
+        Forked::Parent(_) => {
+            drop(ready_w);
+            // One byte once armed; EOF if it died first (nothing to wait for).
+            let mut b = [0u8; 1];
+            let _ = sys::read(ready_r.as_fd(), &mut b);
+            Ok(())
+        }
+        Forked::Child => {
+            drop(ready_r);
+            init_loop(ready_w)
+        }
     }
 }
 
-fn init_loop() -> ! {
+fn init_loop(ready: std::os::fd::OwnedFd) -> ! {
     let _ = sys::prctl(
         libc::PR_SET_PDEATHSIG,
         libc::SIGKILL as libc::c_ulong,
         "PR_SET_PDEATHSIG",
     );
+    // The parent may have died before the signal was armed: then nobody
+    // reads the pipe (EPIPE) and the init has nothing to serve.
+    if sys::write_all(ready.as_fd(), b"R").is_err() {
+        sys::exit_now(0);
+    }
+    drop(ready);
     let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE");
     let _ = rustix::thread::set_name(c"ns-init");
     sys::close_from(0);

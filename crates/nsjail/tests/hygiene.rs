@@ -559,3 +559,57 @@ fn cgroups_of_a_sigkilled_nsjail_are_removed_by_the_next_run() {
         dir.display()
     );
 }
+
+/// EXECVE mode's namespace init (`ns-init`, PID 1 of the new PID
+/// namespace) dies with the program, also when the program ends or is
+/// killed right away: the init must hold its parent-death signal before the
+/// program can exit (it once lingered on the host, reparented to PID 1).
+#[test]
+fn execve_namespace_init_never_outlives_the_program() {
+    if !root_or_skip("execve_namespace_init_never_outlives_the_program") {
+        return;
+    }
+    let marker = format!("nsinit-{}", std::process::id());
+    let leftovers = || -> Vec<String> {
+        let mut v = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(&marker) {
+                v.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+            }
+        }
+        v
+    };
+    let scripts = ["exit 0", "kill -9 $$", "exit 3"];
+    let mut kids = Vec::new();
+    for round in 0..8 {
+        for s in scripts {
+            kids.push(
+                Command::new(NSJAIL)
+                    .args(["-Me", "--chroot", "/", "-Q", "--hostname", &marker, "--"])
+                    .args(["/bin/sh", "-c", s])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("round {round}: {e}")),
+            );
+        }
+    }
+    for mut k in kids {
+        let _ = k.wait();
+    }
+    let until = Instant::now() + Duration::from_secs(3);
+    while !leftovers().is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = leftovers();
+    for l in &left {
+        if let Some(pid) = l.split(':').next().and_then(|p| p.parse::<i32>().ok()) {
+            // SAFETY: kill(2) with a pid we found and SIGKILL; cleanup only.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    assert!(left.is_empty(), "processes left on the host: {left:?}");
+}
