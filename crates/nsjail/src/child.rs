@@ -433,16 +433,10 @@ fn restrict_cpus(n: usize) {
 /// Every fd except 0-2 and `pass_fd` becomes close-on-exec; `pass_fd`
 /// entries are made inheritable.
 fn mark_cloexec(pass: &[i32]) -> Result<(), sys::SysError> {
-    let mut keep: Vec<u32> = pass.iter().filter(|f| **f > 2).map(|f| *f as u32).collect();
-    keep.sort_unstable();
-    keep.dedup();
-    let mut next = 3u32;
-    for k in &keep {
-        sys::cloexec_range(next, k - 1)?;
-        next = k + 1;
+    for (first, last) in sys::ranges_except(pass) {
+        sys::cloexec_range(first, last)?;
     }
-    sys::cloexec_range(next, u32::MAX)?;
-    for k in keep {
+    for &k in pass.iter().filter(|f| **f > 2) {
         if let Err(e) = sys::set_cloexec(k as RawFd, false) {
             log::warn!("--pass_fd {k}: {e}");
         }

@@ -397,18 +397,28 @@ pub fn close_from(first: u32) {
 /// Close every descriptor from 3 up except those in `keep` (close_range
 /// over the gaps).
 pub fn close_all_except(keep: &[RawFd]) {
+    for (first, last) in ranges_except(keep) {
+        // SAFETY: integer arguments; closing descriptors we do not use.
+        unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+    }
+}
+
+/// The descriptor ranges (first, last; inclusive) from 3 up to `u32::MAX`
+/// that leave out every number of `keep` (numbers below 3 are ignored).
+pub fn ranges_except(keep: &[RawFd]) -> Vec<(u32, u32)> {
     let mut keep: Vec<u32> = keep.iter().filter(|f| **f > 2).map(|f| *f as u32).collect();
     keep.sort_unstable();
     keep.dedup();
+    let mut out = Vec::with_capacity(keep.len() + 1);
     let mut next = 3u32;
     for k in keep {
         if k > next {
-            // SAFETY: integer arguments; closing descriptors we do not use.
-            unsafe { libc::syscall(libc::SYS_close_range, next, k - 1, 0u32) };
+            out.push((next, k - 1));
         }
         next = k + 1;
     }
-    close_from(next);
+    out.push((next, u32::MAX));
+    out
 }
 
 /// ioctl(FIONREAD): bytes waiting to be read on a pipe or socket (0 on error).
@@ -435,5 +445,20 @@ pub fn ensure_std_fds() {
         // SAFETY: valid C string; the new descriptor takes the lowest free
         // number (this one) and is meant to stay open for the process's life.
         unsafe { libc::open(p.as_ptr(), libc::O_RDWR) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_leave_out_the_kept_numbers() {
+        assert_eq!(ranges_except(&[]), vec![(3, u32::MAX)]);
+        assert_eq!(
+            ranges_except(&[9, 1, 4, 9, 5]),
+            vec![(3, 3), (6, 8), (10, u32::MAX)]
+        );
+        assert_eq!(ranges_except(&[3]), vec![(4, u32::MAX)]);
     }
 }
