@@ -137,6 +137,30 @@ fn needed_v2_controllers(cfg: &NsJailConfig) -> Vec<&'static str> {
     v
 }
 
+/// Why `use_cgroupv2` cannot be honoured on this host (this binary then
+/// falls back to v1), when the probed mount is the configured one.
+enum V2Shortfall {
+    /// The mount is not a cgroup2 filesystem.
+    NotCgroup2,
+    /// These controllers the limits need are not offered there.
+    Missing(Vec<&'static str>),
+}
+
+fn v2_shortfall(cfg: &NsJailConfig, host: &HostFacts) -> Option<V2Shortfall> {
+    if host.cgroupv2_mount != Path::new(cfg.cgroupv2_mount()) {
+        return None;
+    }
+    if !host.cgroupv2_is_cgroup2 {
+        return Some(V2Shortfall::NotCgroup2);
+    }
+    let have = host.cgroupv2_controllers.clone().unwrap_or_default();
+    let missing: Vec<&str> = needed_v2_controllers(cfg)
+        .into_iter()
+        .filter(|c| !have.iter().any(|h| h == c))
+        .collect();
+    (!missing.is_empty()).then_some(V2Shortfall::Missing(missing))
+}
+
 fn origin(jail: &Jail, field: &str) -> String {
     jail.origins
         .get(field)
@@ -240,25 +264,17 @@ pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
     let uses_v2 = cfg.use_cgroupv2() && !cfg.detect_cgroupv2();
     if uses_v2 {
         let mount = cfg.cgroupv2_mount();
-        let probed = host.cgroupv2_mount == Path::new(mount);
-        if probed && !host.cgroupv2_is_cgroup2 {
-            w.push(format!(
+        match v2_shortfall(cfg, host) {
+            Some(V2Shortfall::NotCgroup2) => w.push(format!(
                 "use_cgroupv2: true{} but {mount} is not a cgroup v2 filesystem on this host: this nsjail falls back to cgroup v1 with one warning at start, or exits 255 naming the limit if v1 cannot give it either (nsjail would exit 255 at start); use detect_cgroupv2: true to say so, or drop use_cgroupv2",
                 origin(jail, "use_cgroupv2")
-            ));
-        } else if probed {
-            let have = host.cgroupv2_controllers.clone().unwrap_or_default();
-            let missing: Vec<&str> = needed_v2_controllers(cfg)
-                .into_iter()
-                .filter(|c| !have.iter().any(|h| h == c))
-                .collect();
-            if !missing.is_empty() {
-                w.push(format!(
-                    "use_cgroupv2: true{} but the {} controller(s) the limits need are not available in {mount}/cgroup.controllers: this nsjail falls back to cgroup v1 with one warning at start, or exits 255 naming the limit if v1 cannot give it either (nsjail would fail at start); enable them for this cgroup or drop the matching cgroup_* limits",
-                    origin(jail, "use_cgroupv2"),
-                    missing.join(", ")
-                ));
-            }
+            )),
+            Some(V2Shortfall::Missing(missing)) => w.push(format!(
+                "use_cgroupv2: true{} but the {} controller(s) the limits need are not available in {mount}/cgroup.controllers: this nsjail falls back to cgroup v1 with one warning at start, or exits 255 naming the limit if v1 cannot give it either (nsjail would fail at start); enable them for this cgroup or drop the matching cgroup_* limits",
+                origin(jail, "use_cgroupv2"),
+                missing.join(", ")
+            )),
+            None => {}
         }
         if cfg.cgroup_net_cls_classid() > 0 {
             w.push("cgroup_net_cls_classid is only applied with cgroup v1; with use_cgroupv2 it is ignored".to_string());
@@ -629,21 +645,15 @@ pub fn check_report(
         )
     } else if v2 {
         let mount = cfg.cgroupv2_mount();
-        let probed = host.cgroupv2_mount == Path::new(mount);
-        let have = host.cgroupv2_controllers.clone().unwrap_or_default();
-        let missing: Vec<&str> = needed_v2_controllers(cfg)
-            .into_iter()
-            .filter(|c| !have.iter().any(|h| h == c))
-            .collect();
-        if probed && !host.cgroupv2_is_cgroup2 {
-            format!("v1 on this host: {mount} is not cgroup v2, so use_cgroupv2 falls back")
-        } else if probed && !missing.is_empty() {
-            format!(
+        match v2_shortfall(cfg, host) {
+            Some(V2Shortfall::NotCgroup2) => {
+                format!("v1 on this host: {mount} is not cgroup v2, so use_cgroupv2 falls back")
+            }
+            Some(V2Shortfall::Missing(missing)) => format!(
                 "v1 on this host: {mount} lacks the {} controller(s), so use_cgroupv2 falls back",
                 missing.join(", ")
-            )
-        } else {
-            format!("v2 at {mount}")
+            ),
+            None => format!("v2 at {mount}"),
         }
     } else {
         "v1".to_string()
