@@ -356,34 +356,7 @@ pub fn trap_warnings(jail: &Jail, host: &HostFacts) -> Vec<String> {
         }
     }
 
-    if let Some(why) = program_outside_jail(jail) {
-        w.push(why);
-    }
-
     w
-}
-
-/// The program path will not exist inside the jail: its root is the empty
-/// tmpfs (no `--chroot`) and no mount covers the program's directory.
-fn program_outside_jail(jail: &Jail) -> Option<String> {
-    let cfg = &jail.cfg;
-    let path = cfg.exec_bin.path();
-    if path.is_empty() || !path.starts_with('/') || cfg.exec_bin.exec_fd() || !cfg.clone_newns() {
-        return None;
-    }
-    let covered = cfg
-        .mount
-        .iter()
-        .any(|m| !m.is_symlink() && crate::spec::mount::dst_covers(m.dst(), path));
-    (!covered).then(|| {
-        let dir = std::path::Path::new(path)
-            .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "/".to_string());
-        format!(
-            "the program '{path}' will not exist inside the jail: without --chroot its root is an empty tmpfs and no mount covers {dir}; add --chroot / (or a read-only bind such as -R {dir}), or --execute_fd to run it from the host"
-        )
-    })
 }
 
 fn show_raw(v: u64) -> String {

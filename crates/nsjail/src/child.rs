@@ -352,26 +352,23 @@ fn setup_and_exec(
         ),
         None => sys::execve(&exec.path, &exec.argv, &exec.envp),
     };
-    let missing = e.source.raw_os_error() == Some(libc::ENOENT);
+    let path = exec.path.to_string_lossy();
+    let missing = e.source.raw_os_error() == Some(libc::ENOENT) && plan.exec_fd.is_none();
     Err(exec_error_text(
-        &exec.path.to_string_lossy(),
+        &path,
         &e.to_string(),
-        missing && plan.exec_fd.is_none() && !spec.fs.covers(&exec.path.to_string_lossy()),
+        missing.then(|| spec.fs.program_missing(&path)).flatten(),
     ))
 }
 
 /// The exec failure line, with the fix for the most common cause: like
 /// nsjail, the program is run with execv, so a bare name is not looked up
 /// in PATH.
-fn exec_error_text(path: &str, err: &str, not_in_jail: bool) -> String {
+fn exec_error_text(path: &str, err: &str, not_in_jail: Option<String>) -> String {
     if !path.contains('/') {
         format!("{err} (the program is not searched in PATH: give its absolute path, e.g. /usr/bin/{path})")
-    } else if not_in_jail {
-        let dir = std::path::Path::new(path)
-            .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "/".to_string());
-        format!("{err}: the jail's root is an empty tmpfs (no --chroot) and no mount covers {dir}; add --chroot / or a bind of {dir} (e.g. -R {dir}), or --execute_fd to run it from the host")
+    } else if let Some(why) = not_in_jail {
+        format!("{err}: {why}")
     } else {
         err.to_string()
     }

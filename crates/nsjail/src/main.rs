@@ -81,8 +81,9 @@ fn real_main() -> Result<u8, Fatal> {
         }
         e => Fatal(e.to_string()),
     })?;
-    // Policy traps and the compiler's warnings: in --check and in the log.
-    let policy_warnings: Vec<String> = spec
+    // Traps the lowered spec shows (policy, threads, a program outside the
+    // jail) and the compiler's warnings: in --check and in the log.
+    let spec_warnings: Vec<String> = spec
         .seccomp
         .iter()
         .flat_map(|f| {
@@ -92,6 +93,7 @@ fn real_main() -> Result<u8, Fatal> {
                 .chain(f.thread_env_trap(&spec.exec.envp))
                 .chain(f.warnings.iter().cloned())
         })
+        .chain(program_missing(&spec))
         .collect();
     let host = nsjail_config::HostFacts::probe();
     if jail.check_only {
@@ -99,7 +101,7 @@ fn real_main() -> Result<u8, Fatal> {
             .warnings
             .iter()
             .cloned()
-            .chain(policy_warnings.iter().cloned())
+            .chain(spec_warnings.iter().cloned())
             .collect();
         print!(
             "{}",
@@ -128,7 +130,7 @@ fn real_main() -> Result<u8, Fatal> {
     for w in nsjail_config::trap_warnings(&jail, &host)
         .into_iter()
         .chain(spec.warnings.iter().cloned())
-        .chain(policy_warnings)
+        .chain(spec_warnings)
     {
         log::warn!("{w}");
     }
@@ -182,6 +184,19 @@ fn real_main() -> Result<u8, Fatal> {
     };
     cgroups.teardown();
     Ok(code.clamp(0, 255) as u8)
+}
+
+/// The program will not exist inside the jail (not with `--execute_fd`,
+/// which opens it on the host).
+fn program_missing(spec: &JailSpec) -> Option<String> {
+    let path = spec.exec.path.to_string_lossy();
+    if spec.exec.exec_fd {
+        return None;
+    }
+    let why = spec.fs.program_missing(&path)?;
+    Some(format!(
+        "the program '{path}' will not exist inside the jail: {why}"
+    ))
 }
 
 fn log_parameters(jail: &Jail, spec: &JailSpec) {

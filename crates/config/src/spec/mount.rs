@@ -271,6 +271,24 @@ pub fn dst_covers(dst: &str, path: &str) -> bool {
 }
 
 impl FsSpec {
+    /// Why the program at `path` will not exist inside the jail: without
+    /// `--chroot` its root is an empty tmpfs and no mount covers the
+    /// program's directory (ours; nsjail only fails at execve). `None` when
+    /// some mount covers it, without a mount namespace, or for a path that
+    /// is not absolute.
+    pub fn program_missing(&self, path: &str) -> Option<String> {
+        if !path.starts_with('/') || self.covers(path) {
+            return None;
+        }
+        let dir = std::path::Path::new(path)
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "/".to_string());
+        Some(format!(
+            "without --chroot the jail's root is an empty tmpfs and no mount covers {dir}; add --chroot / (or a read-only bind such as -R {dir}), or --execute_fd to run it from the host"
+        ))
+    }
+
     /// Whether some mount of the jail (not a symlink, not skipped) covers
     /// `path`: without one (and without `--chroot`) the path does not exist
     /// inside the jail, whose root is an empty tmpfs.
