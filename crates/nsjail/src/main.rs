@@ -6,8 +6,8 @@
 use std::process::ExitCode;
 
 use nsjail::{cgroup, listen, logging, mount, report, supervisor};
-use nsjail_config::spec::{JailSpec, RunMode, SpecError};
-use nsjail_config::{Jail, LogLevel, NsJailConfig};
+use nsjail_config::spec::{JailSpec, LogLevel, RunMode, SpecError};
+use nsjail_config::Jail;
 
 /// A fatal error of the supervisor: printed once, exit 255.
 struct Fatal(String);
@@ -28,16 +28,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn log_settings(cfg: &NsJailConfig) -> logging::LogSettings {
+fn log_settings(jail: &Jail) -> logging::LogSettings {
+    let log = nsjail_config::spec::log_spec(jail);
     logging::LogSettings {
-        fd: cfg.has_log_fd().then(|| cfg.log_fd()),
-        file: cfg.has_log_file().then(|| cfg.log_file().to_string()),
-        level: cfg.has_log_level().then(|| match cfg.log_level() {
-            LogLevel::DEBUG => logging::Level::Debug,
-            LogLevel::INFO => logging::Level::Info,
-            LogLevel::WARNING => logging::Level::Warning,
-            LogLevel::ERROR => logging::Level::Error,
-            LogLevel::FATAL => logging::Level::Fatal,
+        fd: log.fd,
+        file: log.file,
+        level: Some(match log.level {
+            LogLevel::Debug => logging::Level::Debug,
+            LogLevel::Info => logging::Level::Info,
+            LogLevel::Warning => logging::Level::Warning,
+            LogLevel::Error => logging::Level::Error,
+            LogLevel::Fatal => logging::Level::Fatal,
         }),
     }
 }
@@ -60,7 +61,7 @@ fn real_main() -> Result<u8, Fatal> {
             return Err(Fatal(e.to_string()));
         }
     };
-    let mut settings = log_settings(&jail.cfg);
+    let mut settings = log_settings(&jail);
     if jail.check_only {
         // --check answers on the terminal: never into a daemon's log file.
         settings.fd = Some(2);

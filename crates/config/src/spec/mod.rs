@@ -359,6 +359,24 @@ fn environment(cfg: &NsJailConfig, warnings: &mut Vec<String>) -> Vec<(String, S
     env
 }
 
+/// nsjail's own log settings of `jail` (fd, file, level), which the binary
+/// needs before the rest is lowered (to report a lowering error where the
+/// config says).
+pub fn log_spec(jail: &Jail) -> LogSpec {
+    let cfg = &jail.cfg;
+    LogSpec {
+        fd: cfg.has_log_fd().then(|| cfg.log_fd()),
+        file: cfg.has_log_file().then(|| cfg.log_file().to_string()),
+        level: match cfg.log_level() {
+            ProtoLogLevel::DEBUG => LogLevel::Debug,
+            ProtoLogLevel::INFO => LogLevel::Info,
+            ProtoLogLevel::WARNING => LogLevel::Warning,
+            ProtoLogLevel::ERROR => LogLevel::Error,
+            ProtoLogLevel::FATAL => LogLevel::Fatal,
+        },
+    }
+}
+
 fn personality(cfg: &NsJailConfig) -> u64 {
     const ADDR_NO_RANDOMIZE: u64 = 0x0040000;
     const MMAP_PAGE_ZERO: u64 = 0x0100000;
@@ -555,17 +573,7 @@ pub fn lower(jail: &Jail) -> Result<JailSpec, SpecError> {
         None
     };
 
-    let log = LogSpec {
-        fd: cfg.has_log_fd().then(|| cfg.log_fd()),
-        file: cfg.has_log_file().then(|| cfg.log_file().to_string()),
-        level: match cfg.log_level() {
-            ProtoLogLevel::DEBUG => LogLevel::Debug,
-            ProtoLogLevel::INFO => LogLevel::Info,
-            ProtoLogLevel::WARNING => LogLevel::Warning,
-            ProtoLogLevel::ERROR => LogLevel::Error,
-            ProtoLogLevel::FATAL => LogLevel::Fatal,
-        },
-    };
+    let log = log_spec(jail);
 
     let net = NetSpec::lower(cfg)?;
     if let Some(u) = &net.user {
